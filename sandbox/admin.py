@@ -1,0 +1,131 @@
+"""The admin API under /__sandbox: health, resets, clocks, journals, fixtures, specs.
+
+It is served like a provider (from `specs/sandbox.yaml`, validated the same
+way) but needs no credential: the tenant it acts on is named in the path.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from sandbox.clock import parse_iso8601
+from sandbox.errors import ApiError, ErrorKind
+from sandbox.fixtures import fixture_problems
+from sandbox.provider import Call, Provider, Reply, handles
+from sandbox.tenants import Tenant
+
+
+class Admin(Provider):
+    name = "sandbox"
+    mount = "/__sandbox"
+    authenticated = False
+
+    def error_body(self, error: ApiError, status: int) -> Any:
+        body: dict[str, Any] = {"code": error.code or error.kind.value, "message": error.message}
+        if error.field:
+            body["field"] = error.field
+        if error.details:
+            body["problems"] = [detail["message"] for detail in error.details]
+        return {"error": body}
+
+    @handles("getHealth")
+    def health(self, call: Call) -> Any:
+        return {"status": "ok", "providers": sorted(call.engine.providers)}
+
+    @handles("getSpec")
+    def spec(self, call: Call) -> Reply:
+        name = call.path["name"].removesuffix(".yaml")
+        spec = call.engine.all_specs().get(name)
+        if spec is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"No spec named {call.path['name']}.")
+        return Reply(spec.text, headers={"content-type": "application/yaml"})
+
+    @handles("resetAll")
+    def reset_all(self, call: Call) -> Any:
+        return {"reset": call.engine.tenants.reset_all()}
+
+    @handles("resetTenant")
+    def reset_tenant(self, call: Call) -> Any:
+        return {"reset": call.engine.tenants.reset(call.path["credential"])}
+
+    @handles("getClock")
+    def get_clock(self, call: Call) -> Any:
+        return tenant_of(call).clock.to_dict()
+
+    @handles("updateClock")
+    def update_clock(self, call: Call) -> Any:
+        tenant = tenant_of(call)
+        change = call.body
+        if not change:
+            raise ApiError(ErrorKind.INVALID, "Send at least one of 'frozen', 'set' or 'advance'.")
+        instant = None
+        if "set" in change:
+            try:
+                instant = parse_iso8601(change["set"])
+            except ValueError:
+                raise ApiError(ErrorKind.INVALID, "set must be an ISO 8601 date-time.", field="set") from None
+        if change.get("frozen") is True:
+            tenant.clock.freeze()
+        elif change.get("frozen") is False:
+            tenant.clock.unfreeze()
+        if instant is not None:
+            tenant.clock.set(instant)
+        if "advance" in change:
+            tenant.clock.advance(float(change["advance"]))
+        call.engine.settle(tenant)
+        return tenant.clock.to_dict()
+
+    @handles("listRequests")
+    def list_requests(self, call: Call) -> Any:
+        entries = tenant_of(call).journal.entries()
+        return {"requests": [entry for entry in entries if journal_entry_matches(entry, call.query)]}
+
+    @handles("clearRequests")
+    def clear_requests(self, call: Call) -> Reply:
+        tenant_of(call).journal.clear()
+        return Reply(status=204)
+
+    @handles("loadFixtures")
+    def load_fixtures(self, call: Call) -> Any:
+        engine = call.engine
+        tenant = tenant_of(call)
+        data = call.body
+        problems: list[str] = []
+        for provider_name, records in data.items():
+            if provider_name not in engine.providers:
+                served = ", ".join(sorted(engine.providers))
+                problems.append(f"unknown provider '{provider_name}' (served: {served})")
+                continue
+            source = f"request body: {provider_name}"
+            provider = engine.providers[provider_name]
+            store = engine.tenants.store(tenant, provider)
+            problems.extend(fixture_problems(provider, engine.specs[provider_name], records, source, store))
+        if problems:
+            raise ApiError(
+                ErrorKind.INVALID,
+                problems[0],
+                code="invalid_fixtures",
+                details=[{"message": problem} for problem in problems],
+            )
+        loaded: dict[str, dict[str, int]] = {}
+        for provider_name, records in data.items():
+            provider = engine.providers[provider_name]
+            provider.seed(engine.tenants.store(tenant, provider), records or {})
+            loaded[provider_name] = {collection: len(items) for collection, items in (records or {}).items()}
+        engine.settle(tenant)
+        return {"loaded": loaded}
+
+
+def tenant_of(call: Call) -> Tenant:
+    return call.engine.tenants.get(call.path["credential"])
+
+
+def journal_entry_matches(entry: dict[str, Any], query: dict[str, Any]) -> bool:
+    if "provider" in query and entry["provider"] != query["provider"]:
+        return False
+    if "method" in query and entry["method"] != query["method"].upper():
+        return False
+    if "status" in query and entry["status"] != query["status"]:
+        return False
+    return "path" not in query or fnmatch.fnmatchcase(entry["path"], query["path"])

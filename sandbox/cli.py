@@ -1,0 +1,83 @@
+"""The `sandbox` command: `sandbox serve` and `sandbox fixtures validate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sandbox.engine import DEFAULT_FIXTURES, DEFAULT_SPECS, Settings
+from sandbox.fixtures import FixtureError
+from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.spec import SpecError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    return args.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sandbox", description="Accounts-receivable API sandbox.")
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="serve the sandbox over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--specs", type=Path, default=DEFAULT_SPECS, help="directory of OpenAPI specs")
+    serve.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="directory of fixture files")
+    serve.add_argument("--journal-limit", type=int, default=DEFAULT_JOURNAL_LIMIT, help="calls kept per tenant")
+    serve.add_argument("--validate-responses", action="store_true", help="answer 500 when a response breaks its spec")
+    serve.set_defaults(run=serve_command)
+
+    fixtures = commands.add_parser("fixtures", help="work with fixture files")
+    fixture_commands = fixtures.add_subparsers(title="fixture commands")
+    validate = fixture_commands.add_parser("validate", help="check fixture files against the specs")
+    validate.add_argument("directory", nargs="?", type=Path, default=DEFAULT_FIXTURES)
+    validate.add_argument("--specs", type=Path, default=DEFAULT_SPECS, help="directory of OpenAPI specs")
+    validate.set_defaults(run=validate_command)
+    return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sandbox.app import create_app
+
+    settings = Settings(
+        specs_dir=args.specs,
+        fixtures_dir=args.fixtures,
+        validate_responses=args.validate_responses,
+        journal_limit=args.journal_limit,
+    )
+    try:
+        app = create_app(settings)
+    except (SpecError, FixtureError) as exc:
+        print(f"sandbox: cannot start:\n{exc}", file=sys.stderr)
+        return 1
+    engine = app.state.engine
+    print(f"sandbox: serving {', '.join(sorted(engine.providers))} on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from sandbox.engine import Engine
+
+    try:
+        engine = Engine(Settings(specs_dir=args.specs, fixtures_dir=args.directory))
+    except FixtureError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem(s) found.", file=sys.stderr)
+        return 1
+    except SpecError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 1
+    counts = sum(len(records) for fixtures in engine.fixtures.values() for records in fixtures.values())
+    print(f"{args.directory}: {counts} records valid across {len(engine.fixtures)} provider(s).")
+    return 0

@@ -1,0 +1,70 @@
+"""The virtual clock each tenant reads time from.
+
+This is the only module that reads the system clock: everything else asks a
+`Clock`, so tests can freeze, set and advance time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Real time shifted by an offset, or a frozen instant."""
+
+    def __init__(self, system_time: Callable[[], float] = time.time) -> None:
+        self._system_time = system_time
+        self._offset = 0.0
+        self._frozen_at: float | None = None
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_at is not None
+
+    def timestamp(self) -> float:
+        if self._frozen_at is not None:
+            return self._frozen_at
+        return self._system_time() + self._offset
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp(), UTC)
+
+    def freeze(self) -> None:
+        if self._frozen_at is None:
+            self._frozen_at = self.timestamp()
+
+    def unfreeze(self) -> None:
+        if self._frozen_at is not None:
+            self._offset = self._frozen_at - self._system_time()
+            self._frozen_at = None
+
+    def set(self, instant: datetime) -> None:
+        target = instant.timestamp()
+        if self._frozen_at is not None:
+            self._frozen_at = target
+        else:
+            self._offset = target - self._system_time()
+
+    def advance(self, seconds: float) -> None:
+        if self._frozen_at is not None:
+            self._frozen_at += seconds
+        else:
+            self._offset += seconds
+
+    def to_dict(self) -> dict[str, object]:
+        return {"now": iso8601(self.now()), "frozen": self.frozen}
+
+
+def iso8601(instant: datetime) -> str:
+    """UTC timestamp with a `Z` suffix and whole seconds, as the providers write them."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso8601(text: str) -> datetime:
+    """Parse an ISO 8601 date-time; naive values are taken as UTC. Raises ValueError."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

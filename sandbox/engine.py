@@ -1,0 +1,313 @@
+"""The engine: from an HTTP request to a provider handler and back.
+
+For every request it finds the service mounted at the path's prefix, matches
+an operation of that service's spec (404 / 405 otherwise), reads the
+credential and the tenant it names, validates the request against the
+operation, runs the handler, renders errors in the provider's envelope,
+journals the call and, when asked to, checks the response against the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jsonschema import Draft202012Validator
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from sandbox import providers as provider_package
+from sandbox.clock import iso8601
+from sandbox.errors import ApiError, ErrorKind
+from sandbox.fixtures import Fixtures, load_fixture_dir
+from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.provider import Call, Provider, Reply
+from sandbox.spec import Operation, Router, Spec, SpecError
+from sandbox.tenants import Tenant, TenantRegistry
+from sandbox.validation import RequestValidator, compile_schema
+
+logger = logging.getLogger("sandbox")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPECS = PROJECT_ROOT / "specs"
+DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
+ADMIN_SPEC = DEFAULT_SPECS / "sandbox.yaml"
+MAX_BODY_BYTES = 1 << 20
+SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
+
+
+@dataclass
+class Settings:
+    specs_dir: Path = DEFAULT_SPECS
+    fixtures_dir: Path | None = DEFAULT_FIXTURES
+    # Check every response against its spec and answer 500 on a mismatch.
+    # The test suite turns this on; a served sandbox leaves it off for speed.
+    validate_responses: bool = False
+    journal_limit: int = DEFAULT_JOURNAL_LIMIT
+    max_body_bytes: int = MAX_BODY_BYTES
+    only: list[str] | None = None  # serve only these providers
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Service:
+    """A provider bound to its spec: routes, request validators, response schemas."""
+
+    def __init__(self, provider: Provider, spec: Spec) -> None:
+        self.provider = provider
+        self.spec = spec
+        self.mount = provider.mount
+        self.router = Router(spec.operations)
+        self.validators = {op.operation_id: RequestValidator(op) for op in spec.operations}
+        self._response_validators: dict[tuple[str, int], Draft202012Validator | None] = {}
+        declared = {op.operation_id for op in spec.operations}
+        missing = sorted(declared - set(provider.handlers))
+        stray = sorted(set(provider.handlers) - declared)
+        if missing or stray:
+            raise SpecError(
+                f"{spec.source}: operations without a handler: {missing or 'none'}; "
+                f"handlers without an operation: {stray or 'none'}"
+            )
+
+    def response_problem(self, operation: Operation, reply: Reply) -> str | None:
+        """Why a reply breaks the spec, or None when it conforms."""
+        documented, schema = operation.response_schema(reply.status)
+        if not documented:
+            return f"status {reply.status} is not documented for {operation.operation_id}"
+        if reply.body is None or isinstance(reply.body, str | bytes) or schema is None:
+            return None
+        key = (operation.operation_id, reply.status)
+        if key not in self._response_validators:
+            self._response_validators[key] = compile_schema(schema)
+        validator = self._response_validators[key]
+        if validator is None:
+            return None
+        error = next(iter(validator.iter_errors(reply.body)), None)
+        if error is None:
+            return None
+        where = "/".join(map(str, error.absolute_path)) or "(root)"
+        return f"response body of {operation.operation_id} ({reply.status}) at {where}: {error.message}"
+
+    def error_reply(self, error: ApiError) -> Reply:
+        status = self.provider.error_status(error)
+        return Reply(self.provider.error_body(error, status), status, dict(error.headers))
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None) -> None:
+        from sandbox.admin import Admin
+
+        self.settings = settings or Settings()
+        self.started_at = time.monotonic()
+        self.services: list[Service] = []
+        self.providers: dict[str, Provider] = {}
+        self.specs: dict[str, Spec] = {}
+        for name, provider_class in provider_package.discover().items():
+            spec_path = self.settings.specs_dir / f"{name}.yaml"
+            if not spec_path.exists() or (self.settings.only and name not in self.settings.only):
+                continue
+            provider = provider_class()
+            spec = Spec.load(spec_path)
+            self.services.append(Service(provider, spec))
+            self.providers[name] = provider
+            self.specs[name] = spec
+        admin_spec_path = self.settings.specs_dir / "sandbox.yaml"
+        self.admin_spec = Spec.load(admin_spec_path if admin_spec_path.exists() else ADMIN_SPEC)
+        self.admin = Service(Admin(), self.admin_spec)
+        self.services.append(self.admin)
+        self.services.sort(key=lambda s: len(s.mount), reverse=True)
+        self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
+        self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit)
+
+    def fixtures_for(self, provider_name: str) -> Fixtures:
+        return self.fixtures.get(provider_name, {})
+
+    def all_specs(self) -> dict[str, Spec]:
+        return {**self.specs, "sandbox": self.admin_spec}
+
+    def service_for(self, path: str) -> Service | None:
+        for service in self.services:
+            if path == service.mount or path.startswith(service.mount + "/"):
+                return service
+        return None
+
+    def settle(self, tenant: Tenant) -> None:
+        tenant.settle(self.providers)
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        path = request.scope["path"]
+        service = self.service_for(path)
+        if service is None:
+            mounts = ", ".join(sorted(s.mount for s in self.services))
+            error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}. Mounted: {mounts}.")
+            return self.render(self.admin.error_reply(error))
+        exchange = Exchange(self, service, request)
+        reply = await exchange.run()
+        if exchange.operation is not None and self.settings.validate_responses:
+            problem = service.response_problem(exchange.operation, reply)
+            if problem is not None:
+                logger.error("sandbox bug: %s", problem)
+                reply = service.error_reply(ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}"))
+        if exchange.tenant is not None:
+            exchange.journal(reply, time.perf_counter() - started)
+        return self.render(reply)
+
+    @staticmethod
+    def render(reply: Reply) -> Response:
+        headers = dict(reply.headers)
+        if reply.status == 204 or reply.body is None:
+            return Response(status_code=reply.status, headers=headers)
+        if isinstance(reply.body, str | bytes):
+            media_type = headers.pop("content-type", "text/plain")
+            return Response(reply.body, status_code=reply.status, headers=headers, media_type=media_type)
+        content = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return Response(content, status_code=reply.status, headers=headers, media_type="application/json")
+
+
+class Exchange:
+    """One request's way through a service."""
+
+    def __init__(self, engine: Engine, service: Service, request: Request) -> None:
+        self.engine = engine
+        self.service = service
+        self.provider = service.provider
+        self.request = request
+        self.method = request.method.upper()
+        self.path = request.scope["path"]
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
+        self.operation: Operation | None = None
+        self.tenant: Tenant | None = None
+        self.call: Call | None = None
+        self.body = b""
+
+    async def run(self) -> Reply:
+        try:
+            reply = await self._dispatch()
+        except ApiError as error:
+            reply = self.service.error_reply(error)
+        except Exception:
+            logger.exception("unhandled error in %s %s", self.method, self.path)
+            error = ApiError(ErrorKind.INTERNAL, "The sandbox failed to handle this request (a sandbox bug).")
+            reply = self.service.error_reply(error)
+        if self.call is not None:
+            reply.headers = {**self.provider.response_headers(self.call), **reply.headers}
+        return reply
+
+    async def _dispatch(self) -> Reply:
+        relative = self.path[len(self.service.mount) :] or "/"
+        match = self.service.router.match(relative)
+        if match is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"No such endpoint: {self.path}.")
+        route, path_params = match
+        operation = route.operations.get(self.method)
+        if operation is None:
+            allowed = ", ".join(sorted(route.operations))
+            raise ApiError(
+                ErrorKind.METHOD_NOT_ALLOWED,
+                f"{self.method} is not allowed on {self.path}; allowed: {allowed}.",
+                headers={"Allow": allowed},
+            )
+        self.operation = operation
+        credential = self.provider.credential(self.headers) if self.provider.authenticated else None
+        store = now = None
+        if credential is not None:
+            registry = self.engine.tenants
+            self.tenant = registry.get(credential)
+            store = registry.store(self.tenant, self.provider)
+            self.engine.settle(self.tenant)
+            now = self.tenant.clock.now()
+            self.provider.authorize(credential, store, operation)
+        self.body = await self._read_body()
+        parsed = self.service.validators[operation.operation_id].parse(
+            path_params,
+            parse_qsl(self.request.scope["query_string"].decode("latin-1"), keep_blank_values=True),
+            self.headers,
+            self.body,
+            self.headers.get("content-type"),
+        )
+        self.call = Call(
+            operation=operation,
+            path=parsed.path,
+            query=parsed.query,
+            headers=parsed.headers,
+            body=parsed.body,
+            media_type=parsed.media_type,
+            raw_headers=self.headers,
+            credential=credential,
+            tenant=self.tenant,
+            store=store,
+            now=now,
+            base_url=self.base_url(),
+            engine=self.engine,
+        )
+        self.provider.before(self.call)
+        result = self.provider.handlers[operation.operation_id](self.provider, self.call)
+        return result if isinstance(result, Reply) else Reply(result)
+
+    async def _read_body(self) -> bytes:
+        limit = self.engine.settings.max_body_bytes
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(limit: int) -> ApiError:
+        return ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit} bytes.")
+
+    def base_url(self) -> str:
+        scope = self.request.scope
+        host = self.headers.get("host")
+        if not host:
+            server = scope.get("server") or ("127.0.0.1", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{scope.get('scheme', 'http')}://{host}{self.service.mount}"
+
+    def journal(self, reply: Reply, seconds: float) -> None:
+        assert self.tenant is not None
+        self.tenant.journal.record(
+            {
+                "time": iso8601(self.tenant.clock.now()),
+                "provider": self.provider.name,
+                "operation": self.operation.operation_id if self.operation else None,
+                "method": self.method,
+                "path": self.path,
+                "query": self.request.scope["query_string"].decode("latin-1"),
+                "headers": masked_headers(self.headers),
+                "body": self.body[:65536].decode("utf-8", errors="replace") if self.body else None,
+                "status": reply.status,
+                "duration_ms": round(seconds * 1000, 3),
+            }
+        )
+
+
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: mask(value) if name in SECRET_HEADERS else value for name, value in headers.items()}
+
+
+def mask(secret: str) -> str:
+    """Keep an auth scheme and, for long secrets, their last four characters."""
+    scheme, _, value = secret.partition(" ")
+    if not value:
+        scheme, value = "", secret
+    hidden = "****" + value[-4:] if len(value) >= 16 else "****"
+    return f"{scheme} {hidden}" if scheme else hidden

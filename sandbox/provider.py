@@ -1,0 +1,143 @@
+"""What a provider module implements, and what its handlers receive.
+
+A provider is one module in `sandbox/providers/` with one `Provider`
+subclass: its name (which names its spec and fixtures files), how it reads a
+credential, how its errors look, and one handler per `operationId` of its spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sandbox.errors import DEFAULT_STATUS, ApiError, ErrorKind
+from sandbox.store import Record, Store
+
+if TYPE_CHECKING:
+    from sandbox.engine import Engine
+    from sandbox.spec import Operation
+    from sandbox.tenants import Tenant
+
+
+@dataclass
+class Reply:
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One validated request, as a handler sees it."""
+
+    operation: Operation
+    path: dict[str, Any]
+    query: dict[str, Any]
+    headers: dict[str, Any]  # declared header parameters, by their spec names
+    body: Any
+    media_type: str | None
+    raw_headers: dict[str, str]  # every request header, lower-cased names
+    credential: str | None
+    tenant: Tenant | None
+    store: Store | None
+    now: datetime | None
+    base_url: str
+    engine: Engine
+
+    @property
+    def grant(self) -> Record | None:
+        """The fixture record that limits this credential, if one was declared."""
+        if self.store is None or self.credential is None:
+            return None
+        return self.store.get("tokens", self.credential)
+
+
+Handler = Callable[[Any, Call], Reply | Any]
+
+
+def handles(operation_id: str) -> Callable[[Handler], Handler]:
+    """Bind a provider method to the spec operation with this `operationId`."""
+
+    def mark(function: Handler) -> Handler:
+        function.operation_id = operation_id  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+class Provider:
+    name: ClassVar[str]
+    # Where the provider is served; defaults to "/<name>".
+    mount: ClassVar[str] = ""
+    # Fixture collections and the schema their records must satisfy: the name
+    # of a schema in the spec's components, or an inline JSON schema.
+    fixture_schemas: ClassVar[dict[str, str | dict[str, Any]]] = {}
+    # How error kinds map to HTTP statuses where they differ from DEFAULT_STATUS.
+    error_statuses: ClassVar[dict[ErrorKind, int]] = {}
+    # Whether calls need a credential (the admin API does not).
+    authenticated: ClassVar[bool] = True
+    # The field of a fixture `tokens` record that lists what the token may do;
+    # operations name what they need in their spec's security requirement.
+    grant_field: ClassVar[str] = "scopes"
+
+    handlers: ClassVar[dict[str, Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.handlers = {}
+        for klass in reversed(cls.__mro__):
+            for attribute in vars(klass).values():
+                operation_id = getattr(attribute, "operation_id", None)
+                if operation_id is not None:
+                    cls.handlers[operation_id] = attribute
+        if not cls.mount and hasattr(cls, "name"):
+            cls.mount = f"/{cls.name}"
+
+    def credential(self, headers: dict[str, str]) -> str:
+        """The credential (tenant key) of a request; raise an UNAUTHORIZED ApiError if none."""
+        raise NotImplementedError
+
+    def error_body(self, error: ApiError, status: int) -> Any:
+        """The provider's error envelope for an error."""
+        raise NotImplementedError
+
+    def error_status(self, error: ApiError) -> int:
+        return error.status or self.error_statuses.get(error.kind) or DEFAULT_STATUS[error.kind]
+
+    def seed(self, store: Store, fixtures: dict[str, list[Record]]) -> None:
+        """Put fixture records into a tenant's store. Records are copies, already validated."""
+        for collection, records in fixtures.items():
+            for record in records:
+                store.put(collection, record, key=self.fixture_key(collection, record))
+
+    def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
+        """Problems with references between records (e.g. a task naming an unknown parent).
+
+        `store` holds records already loaded (when loading into a live tenant).
+        Each problem names the collection, record index and field.
+        """
+        return []
+
+    def fixture_key(self, collection: str, record: Record) -> object:
+        return record["token"] if collection == "tokens" else record["id"]
+
+    def authorize(self, credential: str, store: Store, operation: Operation) -> None:
+        """Refuse an operation whose scopes the credential's fixture grant does not list."""
+        grant = store.get("tokens", credential)
+        if grant is None or self.grant_field not in grant:
+            return
+        for scope in operation.scopes:
+            if scope not in grant[self.grant_field]:
+                raise ApiError(ErrorKind.FORBIDDEN, f"Missing permission: {scope}")
+
+    def settle(self, store: Store, now: datetime) -> None:
+        """Finish work that was due by `now` (called before each call and after clock moves)."""
+
+    def before(self, call: Call) -> None:
+        """Checks every call passes before its handler runs (permissions, rate limits)."""
+
+    def response_headers(self, call: Call) -> dict[str, str]:
+        """Headers added to every response to an authenticated call."""
+        return {}

@@ -1,0 +1,223 @@
+"""Loading an OpenAPI 3.1 document into operations the engine can serve.
+
+A `Spec` keeps the file's text (served as is under `/__sandbox/specs/`), a
+copy with every local `$ref` inlined (what validators and the router use), and
+one `Operation` per path and method.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class SpecError(Exception):
+    """A spec file that cannot be served."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # path, query, header
+    required: bool
+    schema: dict[str, Any]
+    style: str
+    explode: bool
+
+
+@dataclass
+class Operation:
+    operation_id: str
+    method: str  # upper case
+    path: str  # template relative to the service mount, e.g. /v1/tasks/{id}
+    parameters: list[Parameter]
+    body_required: bool
+    body_schemas: dict[str, dict[str, Any]]  # media type -> schema
+    responses: dict[str, dict[str, Any]]  # status or "default" -> response object
+    scopes: tuple[str, ...] = ()  # what the operation's security requirement demands
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def response_schema(self, status: int) -> tuple[bool, dict[str, Any] | None]:
+        """(documented, JSON schema or None) for a status, with 4XX / default fallbacks."""
+        for key in (str(status), f"{str(status)[0]}XX", "default"):
+            if key in self.responses:
+                content = self.responses[key].get("content") or {}
+                media = content.get("application/json") or next(iter(content.values()), None)
+                return True, (media or {}).get("schema")
+        return False, None
+
+
+class Spec:
+    """One OpenAPI document: its text, its inlined form and its operations."""
+
+    def __init__(self, name: str, text: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.text = text
+        try:
+            self.raw: dict[str, Any] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{source}: not valid YAML: {exc}") from exc
+        if not isinstance(self.raw, dict) or not str(self.raw.get("openapi", "")).startswith("3."):
+            raise SpecError(f"{source}: not an OpenAPI 3.x document")
+        self.resolved: dict[str, Any] = inline_refs(self.raw, self.raw, source)
+        self.operations = list(self._operations())
+
+    @classmethod
+    def load(cls, path: Path) -> Spec:
+        return cls(path.stem, path.read_text(encoding="utf-8"), str(path))
+
+    def component_schema(self, name: str) -> dict[str, Any]:
+        try:
+            return self.resolved["components"]["schemas"][name]
+        except KeyError:
+            raise SpecError(f"{self.source}: no schema components/schemas/{name}") from None
+
+    def _operations(self):
+        for path, item in (self.resolved.get("paths") or {}).items():
+            shared = item.get("parameters", [])
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                raw = item[method]
+                if "operationId" not in raw:
+                    raise SpecError(f"{self.source}: {method.upper()} {path} has no operationId")
+                params = merge_parameters(shared, raw.get("parameters", []))
+                body = raw.get("requestBody") or {}
+                yield Operation(
+                    operation_id=raw["operationId"],
+                    method=method.upper(),
+                    path=path,
+                    parameters=[to_parameter(p) for p in params],
+                    body_required=bool(body.get("required", False)),
+                    body_schemas={
+                        media: (content.get("schema") or {}) for media, content in (body.get("content") or {}).items()
+                    },
+                    responses={str(k): v for k, v in (raw.get("responses") or {}).items()},
+                    scopes=required_scopes(raw.get("security", self.resolved.get("security", []))),
+                    raw=raw,
+                )
+
+
+def required_scopes(security: list[dict[str, list[str]]]) -> tuple[str, ...]:
+    """Scopes (or role names, OpenAPI 3.1) listed by the first security requirement."""
+    if not security:
+        return ()
+    return tuple(scope for scopes in security[0].values() for scope in scopes)
+
+
+def merge_parameters(shared: list[dict], own: list[dict]) -> list[dict]:
+    merged = {(p["name"], p["in"]): p for p in shared}
+    merged.update({(p["name"], p["in"]): p for p in own})
+    return list(merged.values())
+
+
+def to_parameter(raw: dict[str, Any]) -> Parameter:
+    location = raw["in"]
+    default_style = {"query": "form", "cookie": "form"}.get(location, "simple")
+    style = raw.get("style", default_style)
+    return Parameter(
+        name=raw["name"],
+        location=location,
+        required=bool(raw.get("required", location == "path")),
+        schema=raw.get("schema") or {},
+        style=style,
+        explode=bool(raw.get("explode", style == "form")),
+    )
+
+
+def inline_refs(node: Any, root: dict[str, Any], source: str, stack: tuple[str, ...] = ()) -> Any:
+    """A deep copy of `node` with every local `$ref` replaced by its target."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if ref in stack:
+                raise SpecError(f"{source}: recursive $ref {ref} is not supported")
+            target = inline_refs(resolve_pointer(root, ref, source), root, source, (*stack, ref))
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            if siblings and isinstance(target, dict):
+                return {**target, **inline_refs(siblings, root, source, stack)}
+            return target
+        return {key: inline_refs(value, root, source, stack) for key, value in node.items()}
+    if isinstance(node, list):
+        return [inline_refs(item, root, source, stack) for item in node]
+    return copy.copy(node)
+
+
+def resolve_pointer(root: dict[str, Any], ref: str, source: str) -> Any:
+    if not ref.startswith("#/"):
+        raise SpecError(f"{source}: only local $refs are supported, not {ref}")
+    node: Any = root
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        try:
+            node = node[part]
+        except (KeyError, TypeError):
+            raise SpecError(f"{source}: $ref {ref} points nowhere") from None
+    return node
+
+
+_PARAM = re.compile(r"\{([^}/]+)\}")
+
+
+@dataclass
+class Route:
+    template: str
+    pattern: re.Pattern[str]
+    param_names: list[str]
+    operations: dict[str, Operation]  # method -> operation
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        literal = _PARAM.sub("", self.template)
+        return (len(literal), -len(self.param_names))
+
+
+class Router:
+    """Matches a request path to the operations declared for it.
+
+    Templates with more literal text win, so `/api/invoices/{id}:send` is tried
+    before `/api/invoices/{id}`.
+    """
+
+    def __init__(self, operations: list[Operation]) -> None:
+        routes: dict[str, Route] = {}
+        for operation in operations:
+            route = routes.get(operation.path)
+            if route is None:
+                pattern, names = compile_template(operation.path)
+                route = routes[operation.path] = Route(operation.path, pattern, names, {})
+            route.operations[operation.method] = operation
+        self.routes = sorted(routes.values(), key=lambda r: r.specificity, reverse=True)
+        self._static = {r.template: r for r in self.routes if not r.param_names}
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        static = self._static.get(path)
+        if static is not None:
+            return static, {}
+        for route in self.routes:
+            found = route.pattern.fullmatch(path)
+            if found:
+                values = found.groups()
+                return route, dict(zip(route.param_names, values, strict=True))
+        return None
+
+
+def compile_template(template: str) -> tuple[re.Pattern[str], list[str]]:
+    names: list[str] = []
+    parts: list[str] = []
+    position = 0
+    for found in _PARAM.finditer(template):
+        parts.append(re.escape(template[position : found.start()]))
+        parts.append("([^/]+)")
+        names.append(found.group(1))
+        position = found.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("".join(parts)), names
