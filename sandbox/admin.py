@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from sandbox.clock import parse_iso8601
+from sandbox.clock import in_range, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.fixtures import fixture_problems
 from sandbox.provider import Call, Provider, Reply, handles
@@ -65,6 +65,9 @@ class Admin(Provider):
                 instant = parse_iso8601(change["set"])
             except ValueError:
                 raise ApiError(ErrorKind.INVALID, "set must be an ISO 8601 date-time.", field="set") from None
+        target = instant.timestamp() if instant is not None else tenant.clock.timestamp()
+        if not in_range(target + float(change.get("advance", 0))):
+            raise ApiError(ErrorKind.INVALID, "The clock must stay between 1970-01-01 and 9999-12-31.")
         if change.get("frozen") is True:
             tenant.clock.freeze()
         elif change.get("frozen") is False:

@@ -9,6 +9,7 @@ from pathlib import Path
 from sandbox.engine import DEFAULT_FIXTURES, DEFAULT_SPECS, Settings
 from sandbox.fixtures import FixtureError
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.ratelimit import RateLimit
 from sandbox.spec import SpecError
 
 
@@ -32,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="directory of fixture files")
     serve.add_argument("--journal-limit", type=int, default=DEFAULT_JOURNAL_LIMIT, help="calls kept per tenant")
     serve.add_argument("--validate-responses", action="store_true", help="answer 500 when a response breaks its spec")
+    serve.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="PROVIDER=COUNT/SECONDS",
+        help="override a provider's rate limit per credential, e.g. payt=10/1; PROVIDER=off disables it",
+    )
     serve.set_defaults(run=serve_command)
 
     fixtures = commands.add_parser("fixtures", help="work with fixture files")
@@ -48,11 +56,17 @@ def serve_command(args: argparse.Namespace) -> int:
 
     from sandbox.app import create_app
 
+    try:
+        rate_limits = parse_rate_limits(args.rate_limit)
+    except ValueError as exc:
+        print(f"sandbox: --rate-limit: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(
         specs_dir=args.specs,
         fixtures_dir=args.fixtures,
         validate_responses=args.validate_responses,
         journal_limit=args.journal_limit,
+        rate_limits=rate_limits,
     )
     try:
         app = create_app(settings)
@@ -63,6 +77,16 @@ def serve_command(args: argparse.Namespace) -> int:
     print(f"sandbox: serving {', '.join(sorted(engine.providers))} on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def parse_rate_limits(options: list[str]) -> dict[str, RateLimit | None]:
+    limits: dict[str, RateLimit | None] = {}
+    for option in options:
+        name, separator, value = option.partition("=")
+        if not separator or not name:
+            raise ValueError(f"expected PROVIDER=COUNT/SECONDS, got {option!r}")
+        limits[name] = None if value == "off" else RateLimit.parse(value)
+    return limits
 
 
 def validate_command(args: argparse.Namespace) -> int:

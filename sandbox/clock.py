@@ -57,9 +57,19 @@ class Clock:
         return {"now": iso8601(self.now()), "frozen": self.frozen}
 
 
+# The range a clock may be set or advanced to: 1970-01-01 .. 9999-12-31 (UTC).
+EARLIEST = 0.0
+LATEST = 253402300799.0
+
+
+def in_range(timestamp: float) -> bool:
+    return EARLIEST <= timestamp <= LATEST
+
+
 def iso8601(instant: datetime) -> str:
     """UTC timestamp with a `Z` suffix and whole seconds, as the providers write them."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = instant.astimezone(UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
 
 
 def parse_iso8601(text: str) -> datetime:

@@ -14,7 +14,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from jsonschema import Draft202012Validator
@@ -28,6 +27,7 @@ from sandbox.errors import ApiError, ErrorKind
 from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.provider import Call, Provider, Reply
+from sandbox.ratelimit import RateLimit, Window
 from sandbox.spec import Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
 from sandbox.validation import RequestValidator, compile_schema
@@ -52,7 +52,8 @@ class Settings:
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     max_body_bytes: int = MAX_BODY_BYTES
     only: list[str] | None = None  # serve only these providers
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Per-provider rate limits replacing the provider's own (limit 0: unlimited).
+    rate_limits: dict[str, RateLimit | None] = field(default_factory=dict)
 
 
 class Service:
@@ -191,6 +192,7 @@ class Exchange:
         self.tenant: Tenant | None = None
         self.call: Call | None = None
         self.body = b""
+        self.rate_headers: dict[str, str] = {}
 
     async def run(self) -> Reply:
         try:
@@ -203,6 +205,7 @@ class Exchange:
             reply = self.service.error_reply(error)
         if self.call is not None:
             reply.headers = {**self.provider.response_headers(self.call), **reply.headers}
+        reply.headers = {**self.rate_headers, **reply.headers}
         return reply
 
     async def _dispatch(self) -> Reply:
@@ -229,6 +232,7 @@ class Exchange:
             self.engine.settle(self.tenant)
             now = self.tenant.clock.now()
             self.provider.authorize(credential, store, operation)
+            self._count_against_rate_limit()
         self.body = await self._read_body()
         parsed = self.service.validators[operation.operation_id].parse(
             path_params,
@@ -255,6 +259,25 @@ class Exchange:
         self.provider.before(self.call)
         result = self.provider.handlers[operation.operation_id](self.provider, self.call)
         return result if isinstance(result, Reply) else Reply(result)
+
+    def _count_against_rate_limit(self) -> None:
+        assert self.tenant is not None
+        name = self.provider.name
+        rule = self.engine.settings.rate_limits.get(name, self.provider.rate_limit)
+        if rule is None:
+            return
+        key = f"rate_limit:{name}"
+        window = self.tenant.meters.get(key)
+        if window is None:
+            window = self.tenant.meters[key] = Window(self.tenant.clock.timestamp())
+        status = window.hit(rule, self.tenant.clock.timestamp())
+        self.rate_headers = self.provider.rate_limit_headers(status)
+        if not status.allowed:
+            raise ApiError(
+                ErrorKind.RATE_LIMITED,
+                f"Rate limit of {rule.limit} requests per {rule.window_seconds:g} s exceeded; "
+                f"retry in {status.reset_in} s.",
+            )
 
     async def _read_body(self) -> bytes:
         limit = self.engine.settings.max_body_bytes

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sandbox.errors import DEFAULT_STATUS, ApiError, ErrorKind
+from sandbox.ratelimit import RateLimit, RateStatus
 from sandbox.store import Record, Store
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class Provider:
     error_statuses: ClassVar[dict[ErrorKind, int]] = {}
     # Whether calls need a credential (the admin API does not).
     authenticated: ClassVar[bool] = True
+    # The real API's request limit per credential (None: unlimited).
+    rate_limit: ClassVar[RateLimit | None] = None
     # The field of a fixture `tokens` record that lists what the token may do;
     # operations name what they need in their spec's security requirement.
     grant_field: ClassVar[str] = "scopes"
@@ -137,6 +140,11 @@ class Provider:
 
     def before(self, call: Call) -> None:
         """Checks every call passes before its handler runs (permissions, rate limits)."""
+
+    def rate_limit_headers(self, status: RateStatus) -> dict[str, str]:
+        """Headers that tell a client where it stands against the rate limit."""
+        headers = {"Retry-After": str(status.reset_in)} if not status.allowed else {}
+        return headers
 
     def response_headers(self, call: Call) -> dict[str, str]:
         """Headers added to every response to an authenticated call."""
