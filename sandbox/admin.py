@@ -9,10 +9,11 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
-from sandbox.clock import in_range, parse_iso8601
+from sandbox.clock import Clock, in_range, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.fixtures import fixture_problems
 from sandbox.provider import Call, Provider, Reply, handles
+from sandbox.store import Store
 from sandbox.tenants import Tenant
 
 
@@ -78,6 +79,36 @@ class Admin(Provider):
             tenant.clock.advance(float(change["advance"]))
         call.engine.settle(tenant)
         return tenant.clock.to_dict()
+
+    @handles("exportState")
+    def export_state(self, call: Call) -> Any:
+        tenant = tenant_of(call)
+        return {
+            "credential": tenant.credential,
+            "clock": tenant.clock.to_state(),
+            "providers": {name: store.to_json() for name, store in sorted(tenant.stores.items())},
+        }
+
+    @handles("restoreState")
+    def restore_state(self, call: Call) -> Any:
+        engine = call.engine
+        unknown = sorted(set(call.body["providers"]) - set(engine.providers))
+        if unknown:
+            raise ApiError(ErrorKind.INVALID, f"Unknown provider in snapshot: {unknown[0]}.", field="providers")
+        try:
+            stores = {name: Store.from_json(data) for name, data in call.body["providers"].items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApiError(ErrorKind.INVALID, f"Not a snapshot exported by this sandbox: {exc}.") from None
+        clock = Clock()
+        clock.restore(call.body["clock"])
+        if not in_range(clock.timestamp()):
+            raise ApiError(
+                ErrorKind.INVALID, "The snapshot's clock is outside 1970-01-01 .. 9999-12-31.", field="clock"
+            )
+        tenant = tenant_of(call)
+        tenant.clock = clock
+        tenant.stores = stores
+        return self.export_state(call)
 
     @handles("listRequests")
     def list_requests(self, call: Call) -> Any:

@@ -53,6 +53,15 @@ class Clock:
         else:
             self._offset += seconds
 
+    def to_state(self) -> dict[str, object]:
+        """What a snapshot keeps: the offset from real time, or the frozen instant."""
+        return {"offset": self._offset, "frozen_at": self._frozen_at}
+
+    def restore(self, state: dict[str, object]) -> None:
+        frozen_at = state.get("frozen_at")
+        self._offset = float(state.get("offset") or 0.0)  # type: ignore[arg-type]
+        self._frozen_at = None if frozen_at is None else float(frozen_at)  # type: ignore[arg-type]
+
     def to_dict(self) -> dict[str, object]:
         return {"now": iso8601(self.now()), "frozen": self.frozen}
 
