@@ -120,6 +120,34 @@ class Admin(Provider):
         tenant_of(call).journal.clear()
         return Reply(status=204)
 
+    @handles("verifyRequests")
+    def verify_requests(self, call: Call) -> Reply:
+        expectation = call.body
+        matched = [
+            entry
+            for entry in tenant_of(call).journal.entries()
+            if journal_entry_matches(entry, {key: expectation[key] for key in ("method", "path") if key in expectation})
+        ]
+        problem = expectation_problem(expectation, len(matched))
+        if problem is None:
+            return Reply({"matched": len(matched), "requests": matched})
+        body = self.error_body(ApiError(ErrorKind.PRECONDITION, problem, code="verification_failed"), 417)
+        body["requests"] = matched
+        return Reply(body, status=417)
+
+    @handles("listFaults")
+    def list_faults(self, call: Call) -> Any:
+        return {"faults": tenant_of(call).faults.to_list(), "global": call.engine.faults.to_list()}
+
+    @handles("addFault")
+    def add_fault(self, call: Call) -> Reply:
+        return Reply(tenant_of(call).faults.add(call.body).to_dict(), status=201)
+
+    @handles("clearFaults")
+    def clear_faults(self, call: Call) -> Reply:
+        tenant_of(call).faults.clear()
+        return Reply(status=204)
+
     @handles("loadFixtures")
     def load_fixtures(self, call: Call) -> Any:
         engine = call.engine
@@ -153,6 +181,20 @@ class Admin(Provider):
 
 def tenant_of(call: Call) -> Tenant:
     return call.engine.tenants.get(call.path["credential"])
+
+
+def expectation_problem(expectation: dict[str, Any], matched: int) -> str | None:
+    """Why `matched` calls break the expected count, or None when they meet it."""
+    what = f"{expectation.get('method', 'any method')} {expectation['path']}"
+    if "count" in expectation and matched != expectation["count"]:
+        return f"Expected exactly {expectation['count']} call(s) to {what}, but {matched} matched."
+    if "at_least" in expectation and matched < expectation["at_least"]:
+        return f"Expected at least {expectation['at_least']} call(s) to {what}, but {matched} matched."
+    if "at_most" in expectation and matched > expectation["at_most"]:
+        return f"Expected at most {expectation['at_most']} call(s) to {what}, but {matched} matched."
+    if not {"count", "at_least", "at_most"} & set(expectation) and matched == 0:
+        return f"Expected at least 1 call to {what}, but none matched."
+    return None
 
 
 def journal_entry_matches(entry: dict[str, Any], query: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from sandbox.engine import DEFAULT_FIXTURES, DEFAULT_SPECS, Settings
+from sandbox.faults import FaultFileError, read_fault_rules
 from sandbox.fixtures import FixtureError
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.ratelimit import RateLimit
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PROVIDER=COUNT/SECONDS",
         help="override a provider's rate limit per credential, e.g. payt=10/1; PROVIDER=off disables it",
     )
+    serve.add_argument("--faults", type=Path, help="YAML file of fault rules applied to every tenant")
     serve.set_defaults(run=serve_command)
 
     fixtures = commands.add_parser("fixtures", help="work with fixture files")
@@ -61,7 +63,13 @@ def serve_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sandbox: --rate-limit: {exc}", file=sys.stderr)
         return 2
+    try:
+        faults = read_fault_rules(args.faults) if args.faults else []
+    except FaultFileError as exc:
+        print(f"sandbox: --faults: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(
+        faults=faults,
         specs_dir=args.specs,
         fixtures_dir=args.fixtures,
         validate_responses=args.validate_responses,

@@ -9,12 +9,14 @@ journals the call and, when asked to, checks the response against the spec.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
+from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from jsonschema import Draft202012Validator
 from starlette.requests import Request
@@ -24,10 +26,11 @@ from starlette.types import Receive, Scope, Send
 from sandbox import providers as provider_package
 from sandbox.clock import iso8601
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.provider import Call, Provider, Reply
-from sandbox.ratelimit import RateLimit, Window
+from sandbox.ratelimit import RateLimit, RateStatus, Window
 from sandbox.spec import Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
 from sandbox.validation import RequestValidator, compile_schema
@@ -52,7 +55,9 @@ class Settings:
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     max_body_bytes: int = MAX_BODY_BYTES
     only: list[str] | None = None  # serve only these providers
-    # Per-provider rate limits replacing the provider's own (limit 0: unlimited).
+    # Fault rules applied to every tenant (see sandbox.faults), e.g. from --faults FILE.
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    # Per-provider rate limits replacing the provider's own (None: unlimited).
     rate_limits: dict[str, RateLimit | None] = field(default_factory=dict)
 
 
@@ -124,6 +129,9 @@ class Engine:
         self.services.sort(key=lambda s: len(s.mount), reverse=True)
         self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
         self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit)
+        self.faults = FaultSet()
+        for rule in self.settings.faults:
+            self.faults.add(rule)
 
     def fixtures_for(self, provider_name: str) -> Fixtures:
         return self.fixtures.get(provider_name, {})
@@ -143,7 +151,12 @@ class Engine:
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        response = await self.handle(Request(scope, receive))
+        try:
+            response = await self.handle(Request(scope, receive))
+        except DroppedConnection:
+            # Promise a body and send none: the server closes the connection mid-response.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+            return
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -155,7 +168,12 @@ class Engine:
             error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}. Mounted: {mounts}.")
             return self.render(self.admin.error_reply(error))
         exchange = Exchange(self, service, request)
-        reply = await exchange.run()
+        try:
+            reply = await exchange.run()
+        except DroppedConnection:
+            if exchange.tenant is not None:
+                exchange.journal(Reply(status=0), time.perf_counter() - started)
+            raise
         if exchange.operation is not None and self.settings.validate_responses:
             problem = service.response_problem(exchange.operation, reply)
             if problem is not None:
@@ -193,12 +211,15 @@ class Exchange:
         self.call: Call | None = None
         self.body = b""
         self.rate_headers: dict[str, str] = {}
+        self.fault: FaultRule | None = None
 
     async def run(self) -> Reply:
         try:
             reply = await self._dispatch()
         except ApiError as error:
             reply = self.service.error_reply(error)
+        except DroppedConnection:
+            raise
         except Exception:
             logger.exception("unhandled error in %s %s", self.method, self.path)
             error = ApiError(ErrorKind.INTERNAL, "The sandbox failed to handle this request (a sandbox bug).")
@@ -209,11 +230,13 @@ class Exchange:
         return reply
 
     async def _dispatch(self) -> Reply:
-        relative = self.path[len(self.service.mount) :] or "/"
+        routing_path = path_keeping_encoded_slashes(self.request.scope)
+        relative = routing_path[len(self.service.mount) :] or "/"
         match = self.service.router.match(relative)
         if match is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"No such endpoint: {self.path}.")
-        route, path_params = match
+        route, encoded_params = match
+        path_params = {name: value.replace(ENCODED_SLASH, "/") for name, value in encoded_params.items()}
         operation = route.operations.get(self.method)
         if operation is None:
             allowed = ", ".join(sorted(route.operations))
@@ -231,6 +254,7 @@ class Exchange:
             store = registry.store(self.tenant, self.provider)
             self.engine.settle(self.tenant)
             now = self.tenant.clock.now()
+            await self._apply_fault()
             self.provider.authorize(credential, store, operation)
             self._count_against_rate_limit()
         self.body = await self._read_body()
@@ -259,6 +283,33 @@ class Exchange:
         self.provider.before(self.call)
         result = self.provider.handlers[operation.operation_id](self.provider, self.call)
         return result if isinstance(result, Reply) else Reply(result)
+
+    async def _apply_fault(self) -> None:
+        """Delay, fail or drop this call if a fault rule fires for it; a failed call runs no handler."""
+        assert self.tenant is not None
+        rule = self.tenant.faults.firing(self.method, self.path) or self.engine.faults.firing(self.method, self.path)
+        if rule is None:
+            return
+        self.fault = rule
+        if rule.latency_ms:
+            await asyncio.sleep(rule.latency_ms / 1000)
+        if rule.drop:
+            raise DroppedConnection()
+        if rule.status is not None:
+            raise self._fault_error(rule)
+
+    def _fault_error(self, rule: FaultRule) -> ApiError:
+        assert rule.status is not None
+        headers: dict[str, str] = {}
+        if rule.status == 429:
+            limit = self.engine.settings.rate_limits.get(self.provider.name, self.provider.rate_limit)
+            headers = self.provider.rate_limit_headers(RateStatus(limit.limit if limit else 0, 0, 1, allowed=False))
+        return ApiError(
+            FAULT_STATUSES[rule.status],
+            f"Injected fault {rule.id}: this call was answered {rule.status} on purpose.",
+            status=rule.status,
+            headers=headers,
+        )
 
     def _count_against_rate_limit(self) -> None:
         assert self.tenant is not None
@@ -319,8 +370,28 @@ class Exchange:
                 "body": self.body[:65536].decode("utf-8", errors="replace") if self.body else None,
                 "status": reply.status,
                 "duration_ms": round(seconds * 1000, 3),
+                "fault": self.fault.id if self.fault else None,
             }
         )
+
+
+ENCODED_SLASH = "%2F"
+
+
+def path_keeping_encoded_slashes(scope: Scope) -> str:
+    """The request path decoded, except that `%2F` stays as is.
+
+    An identifier may contain a slash (a creditor reference such as
+    `INV/2026/7`, sent as `INV%2F2026%2F7`); routing on the decoded path would
+    split it into segments.
+    """
+    raw = scope.get("raw_path")
+    if not raw:
+        return scope["path"]
+    text = raw.decode("latin-1").split("?", 1)[0]
+    text = text.replace("%2F", "%252F").replace("%2f", "%252F")
+    decoded = unquote(text, encoding="utf-8", errors="replace")
+    return decoded if decoded.replace(ENCODED_SLASH, "/") == scope["path"] else scope["path"]
 
 
 def masked_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.clock import Clock
+from sandbox.faults import FaultSet
 from sandbox.journal import Journal
 from sandbox.provider import Provider
 from sandbox.store import Record, Store
@@ -25,6 +26,7 @@ class Tenant:
         self.stores: dict[str, Store] = {}
         # Short-lived counters a provider keeps per tenant (rate-limit windows).
         self.meters: dict[str, Any] = {}
+        self.faults = FaultSet()
 
     def settle(self, providers: dict[str, Provider]) -> None:
         now = self.clock.now()

@@ -181,3 +181,16 @@ def test_unknown_path_and_wrong_method_answer_in_payts_envelope(client: TestClie
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "GET"
     assert wrong.json()["code"] == "method_not_allowed"
+
+
+def test_an_encoded_slash_stays_inside_a_path_parameter(client: TestClient) -> None:
+    task = {
+        "id": "A/7",
+        "administration_id": ADMIN,
+        "subject": "Slash in the id",
+        "created_at": "2026-11-20T10:00:00Z",
+        "updated_at": "2026-11-20T10:00:00Z",
+    }
+    assert client.post(f"/__sandbox/tenants/{TOKEN}/fixtures", json={"payt": {"tasks": [task]}}).status_code == 200
+    assert get_task(client, "A%2F7")["id"] == "A/7"
+    assert client.get("/payt/v1/tasks/A/7", params={"administration_id": ADMIN}, headers=AUTH).status_code == 404
