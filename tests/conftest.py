@@ -9,6 +9,8 @@ from starlette.testclient import TestClient
 from sandbox.app import create_app
 from sandbox.engine import Settings
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def app() -> Starlette:

@@ -1,37 +1,5 @@
-"""A real uvicorn server in a background thread, for tests that need HTTP on a socket."""
+"""Re-exported for the tests: the package's own test-server helpers."""
 
-from __future__ import annotations
+from sandbox.testing import free_port, running_server
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import uvicorn
-from starlette.applications import Starlette
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def running_server(app: Starlette, startup_timeout: float = 10.0) -> Iterator[str]:
-    """Serve `app` on a free loopback port; yields the base URL, stops the server on exit."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the sandbox server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+__all__ = ["free_port", "running_server"]
