@@ -1,0 +1,68 @@
+"""docs/invoiced.md works as written: its SDK snippet and its curl walk-through, against a real server."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.app import create_app
+from sandbox.engine import Settings
+from tests.servers import running_server
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "invoiced.md"
+DOC_URL = "http://127.0.0.1:8000"
+
+
+def block(language: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert len(blocks) == 1, f"expected one {language} block in {DOC.name}"
+    return blocks[0]
+
+
+@pytest.fixture
+def base_url() -> Iterator[str]:
+    with running_server(create_app(Settings(validate_responses=True))) as url:
+        yield url
+
+
+def test_the_sdk_snippet_prints_what_its_comments_say(base_url: str) -> None:
+    code = block("python")
+    expected = [line.split("# -> ", 1)[1] for line in code.splitlines() if "# -> " in line]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code.replace(DOC_URL, base_url), str(DOC), "exec"), {"__name__": "invoiced_doc"})
+    assert printed.getvalue().splitlines() == expected
+
+
+def output_comments(script: str) -> list[str]:
+    """Comment lines that follow a command (its expected output), not those before one (prose)."""
+    found: list[str] = []
+    after_command = False
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if after_command:
+                found.append(stripped.removeprefix("#").strip())
+        else:
+            after_command = bool(stripped)
+    return found
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs curl and bash")
+def test_the_curl_walk_through_answers_as_documented(base_url: str) -> None:
+    script = block("sh")
+    result = subprocess.run(
+        ["bash", "-c", script.replace(DOC_URL, base_url)], capture_output=True, text=True, timeout=60, check=True
+    )
+    expected = output_comments(script.replace(DOC_URL, base_url))
+    assert len(expected) > 20
+    for comment in expected:
+        for fragment in filter(None, (part.strip() for part in comment.split("..."))):
+            assert fragment in result.stdout, f"{fragment!r} (from the comment {comment!r}) is not in the output"
