@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	$(BIN)/sandbox serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check sandbox tests bench
+	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
