@@ -462,7 +462,7 @@ class Invoiced(Provider):
     def customer_balance(self, call: Call) -> Any:
         store, now = stored(call), unix(call)
         customer = self.find(store, "customers", call.path["id"])
-        currency = (call.query.get("currency") or customer["currency"] or "usd").lower()
+        currency = (call.query.get("currency") or customer["currency"] or "usd").strip().lower()
         outstanding = due_now = 0.0
         past_due = False
         for invoice in store.collection("invoices").values():
@@ -504,7 +504,7 @@ class Invoiced(Provider):
             "customer": customer["id"],
             "name": body.get("name", "Invoice"),
             "number": "",
-            "currency": (body.get("currency") or customer["currency"] or "usd").lower(),
+            "currency": (body.get("currency") or customer["currency"] or "usd").strip().lower(),
             "date": date,
             "due_date": due_date,
             "payment_terms": terms,
@@ -570,7 +570,7 @@ class Invoiced(Provider):
                 f"The invoice total ({total}) cannot be less than the amount already paid ({invoice['_amount_paid']}).",
                 "items",
             )
-        currency = changes["currency"].lower() if "currency" in changes else invoice["currency"]
+        currency = changes["currency"].strip().lower() if "currency" in changes else invoice["currency"]
         if currency != invoice["currency"] and invoice["_amount_paid"] > 0:
             raise invalid("The currency cannot be changed while a payment is applied to this invoice.", "currency")
         number = changes.get("number", invoice["number"])
@@ -699,7 +699,7 @@ class Invoiced(Provider):
             applied = money(sum(application["amount"] for application in requested))
             if applied > amount:
                 raise invalid("The amount cannot cause the balance to go below 0.", "amount")
-        currency = changes["currency"].lower() if "currency" in changes else payment["currency"]
+        currency = changes["currency"].strip().lower() if "currency" in changes else payment["currency"]
         current = {application["invoice"]: application for application in payment["applied_to"]}
         plan = plan_applications(store, requested, customer_id, currency, amount, current)
         self.release(store, payment, now)
@@ -967,7 +967,7 @@ def first_invoice(store: Store, requested: list[Record]) -> Record | None:
 
 def payment_currency(given: str | None, invoice: Record | None, customer: Record | None) -> str:
     if given:
-        return given.lower()
+        return given.strip().lower()
     if invoice is not None:
         return invoice["currency"]
     if customer is not None and customer["currency"]:
@@ -1196,9 +1196,9 @@ def customer_fields(body: Record) -> Record:
             continue
         value = body[field]
         if isinstance(value, str) and field in UPPER_FIELDS:
-            value = value.upper()
+            value = value.strip().upper()
         elif isinstance(value, str) and field in LOWER_FIELDS:
-            value = value.lower()
+            value = value.strip().lower()
         elif field == "credit_limit" and value is not None:
             value = checked_money(value, field)
         fields[field] = value
