@@ -547,3 +547,53 @@ def test_delete_by_tag(world: World) -> None:
     assert world.delete("/test/cases", tag="nothing-has-it").status_code == 204
     assert world.delete("/test/cases").status_code == 400
     assert world.delete("/test/cases", tag=" ").status_code == 400
+
+
+# -- limits, faults, refusals -------------------------------------------------------
+
+
+def test_rate_limit_and_injected_faults_use_debituras_envelope() -> None:
+    from sandbox.ratelimit import RateLimit
+
+    app = create_app(Settings(validate_responses=True, rate_limits={"debitura": RateLimit(2, 60)}))
+    with TestClient(app) as limited:
+        headers = {"XApiKey": "limited"}
+        assert [limited.get(f"{BASE}/me", headers=headers).status_code for _ in range(2)] == [200, 200]
+        refused = limited.get(f"{BASE}/me", headers=headers)
+        assert refused.status_code == 429
+        assert business_error(refused) == "RateLimitExceeded"
+        assert refused.json()["retryAfter"] == int(refused.headers["Retry-After"]) > 0
+
+
+def test_injected_faults_render_as_debitura_errors(world: World, client: TestClient) -> None:
+    for status, code in ((500, "InternalServerError"), (503, "ServiceUnavailable"), (429, "RateLimitExceeded")):
+        rule = {"path": f"{BASE}/cases/*", "method": "GET", "status": status, "times": 1}
+        assert client.post(f"{world.admin}/faults", json=rule).status_code in (200, 201)
+        response = world.get(f"/cases/{FJORDLINE}")
+        assert (response.status_code, business_error(response)) == (status, code)
+    assert world.get(f"/cases/{FJORDLINE}").status_code == 200
+
+
+def test_refusals_change_nothing(world: World, client: TestClient) -> None:
+    world.get("/me")
+    before = client.get(f"{world.admin}/state").json()
+    refusals = [
+        world.post("/cases", case_body(creditorReference="INV-2026-0412")),
+        world.post("/cases", case_body(amountToRecoverOver24Months=1)),
+        world.post(f"/cases/{FJORDLINE}/chats", {"message": "hi", "userEmail": "nobody@example.com"}),
+        world.post(f"/test/cases/{SOLSIKKE}/advance", {"to": "Active"}),
+        world.client.post(
+            f"{BASE}/test/cases/{FJORDLINE}/advance",
+            content=b'{"to": "Closed:Paid", "amount": 1e400}',
+            headers={**world.headers, "Content-Type": "application/json"},
+        ),
+        world.client.post(
+            f"{BASE}/cases",
+            content=b'{"currencyCode": "EUR", "amountToRecover": 1' + b"0" * 400 + b',"debtor": {"type": "Company", '
+            b'"name": "Big", "countryAlpha2": "DE"}}',
+            headers={**world.headers, "Content-Type": "application/json"},
+        ),
+        world.delete(f"/test/cases/{SOLSIKKE}"),
+    ]
+    assert [response.status_code for response in refusals] == [422, 400, 400, 400, 400, 400, 400]
+    assert client.get(f"{world.admin}/state").json() == before
