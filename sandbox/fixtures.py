@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from sandbox.provider import Provider
-from sandbox.spec import Spec, inline_refs
+from sandbox.spec import Spec, inline_refs, load_yaml
 from sandbox.store import Record, Store
 from sandbox.validation import compile_schema, to_api_error
 
@@ -28,7 +28,7 @@ class FixtureError(Exception):
 
 def parse_fixture_text(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise FixtureError([f"{source}: not valid YAML or JSON: {exc}"]) from None
 
