@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -54,9 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sandbox.app import create_app
+    from sandbox.server import serve
 
     try:
         rate_limits = parse_rate_limits(args.rate_limit)
@@ -75,6 +75,7 @@ def serve_command(args: argparse.Namespace) -> int:
         validate_responses=args.validate_responses,
         journal_limit=args.journal_limit,
         rate_limits=rate_limits,
+        freeze_after_loads=True,
     )
     try:
         app = create_app(settings)
@@ -82,8 +83,9 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"sandbox: cannot start:\n{exc}", file=sys.stderr)
         return 1
     engine = app.state.engine
+    gc.freeze()  # specs, validators and fixtures live as long as the server: keep them out of GC passes
     print(f"sandbox: serving {', '.join(sorted(engine.providers))} on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    serve(app, args.host, args.port)
     return 0
 
 

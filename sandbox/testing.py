@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.applications import Starlette
 
+from sandbox.server import http_protocol
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -22,7 +24,8 @@ def free_port() -> int:
 def running_server(app: Starlette, startup_timeout: float = 10.0) -> Iterator[str]:
     """Serve `app` on a free loopback port in a background thread; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http_protocol(), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="sandbox-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout

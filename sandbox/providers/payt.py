@@ -297,7 +297,9 @@ def parse_fields(raw: str | None) -> Selection | None:
 
 def present(task: Record, selection: Selection | None) -> Record:
     if selection is None:
-        return {key: value for key, value in task.items() if key != "comments"}
+        shown = dict(task)  # a copy in C, then drop comments: same keys in the same order, faster
+        shown.pop("comments", None)
+        return shown
     shown: Record = {}
     for name, subfields in selection.items():
         value = task.get(name)
