@@ -549,7 +549,10 @@ def coerce_scalar(value: str, schema: dict[str, Any]) -> Any:
     """A query/path/header/form string as the type its schema wants, when it reads as one."""
     types = schema_types(schema)
     if "integer" in types and _INTEGER.fullmatch(value):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits): not coerced, so a 400
+            return value
     if "number" in types and _NUMBER.fullmatch(value):
         number = float(value)
         return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number

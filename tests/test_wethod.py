@@ -431,7 +431,9 @@ def test_offset_and_limit(client: TestClient) -> None:
     assert listed_ids(client, "offset=2&limit=2") == [3, 4]
     assert listed_ids(client, "offset=4") == [5]
     assert listed_ids(client, "offset=50") == []
-    for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"), ("limit=x", "limit")):
+    cases = [("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"), ("limit=x", "limit")]
+    cases += [("limit=" + "9" * 5000, "limit"), ("offset=" + "9" * 5000, "offset")]  # beyond Python's int()
+    for query, field in cases:
         assert failures(client.get(url(f"/invoices?{query}"), headers=headers())) == [field]
 
 
