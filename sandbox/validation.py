@@ -481,6 +481,8 @@ def decode_body(body: bytes, media_type: str, schema: dict[str, Any]) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise ApiError(ErrorKind.INVALID, f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise ApiError(ErrorKind.INVALID, "The request body is nested too deeply.") from None
 
 
 def params_schema(params: list[Parameter]) -> dict[str, Any]:
