@@ -395,8 +395,10 @@ def test_status_and_payment_date_cannot_be_written(client: TestClient, field: st
         b'{"project_id": 1, "value": Infinity, "issue_date": "2024-01-01"}',
         b'{"project_id": 1, "value": 1e999, "issue_date": "2024-01-01"}',
         b'{"project_id": 1, "value": 1, "issue_date": "2024-01-01", "exchange_rate": NaN}',
+        b'{"project_id": 1, "value": 1, "issue_date": "2024-01-01", "notes": "lone \\ud800 surrogate"}',
         b"not json",
         b"[1, 2]",
+        b"[" * 100_000 + b"]" * 100_000,
     ],
 )
 def test_bodies_that_are_not_plain_json_objects_are_400(client: TestClient, raw: bytes) -> None:
@@ -407,6 +409,13 @@ def test_bodies_that_are_not_plain_json_objects_are_400(client: TestClient, raw:
     patched = client.patch(url(f"/invoices/{DRAFT}"), headers=sent, content=raw.replace(b'"project_id": 1, ', b""))
     assert patched.status_code == 400
     assert listed_ids(client) == [1, 2, 3, 4, 5]
+
+
+def test_integer_valued_numbers_are_integers(client: TestClient) -> None:
+    invoice = create(client, project_id=2.0, vat_rate_id=3.0, value=10.0)
+    assert (invoice["project_id"], invoice["vat_rate_id"], invoice["value"]) == (2, 3, 10.0)
+    assert isinstance(invoice["project_id"], int)
+    assert listed_ids(client, "project_id=2") == [3, 4, invoice["id"]]
 
 
 def test_non_nullable_fields_cannot_be_cleared(client: TestClient) -> None:

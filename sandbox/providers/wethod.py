@@ -104,6 +104,9 @@ PROJECT_NULLABLE = (
     "billing_group_id",
 )
 
+# Writable fields the spec types as integers.
+INTEGER_FIELDS = frozenset({"project_id", "vat_rate_id", "payment_term_id"})
+
 EDIT_SENT = "invoices.edit_sent"
 DEFAULT_LIMIT = 100
 
@@ -118,7 +121,7 @@ FILTER_GRAMMAR = (
     "use VALUE, eq:VALUE, notEq:VALUE, gt:VALUE, gte:VALUE, lt:VALUE, lte:VALUE, "
     "in:VALUE,VALUE,..., notIn:VALUE,VALUE,... or bt:FROM,TO"
 )
-_DIGITS = re.compile(r"[0-9]{1,100}")
+_DIGITS = re.compile(r"[0-9]{1,4000}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
@@ -134,7 +137,7 @@ def instant_key(text: str) -> int:
 
 def integer_operand(text: str) -> int:
     if not _DIGITS.fullmatch(text):
-        raise ValueError(f"{short(text)!r} is not an integer id (digits only)")
+        raise ValueError(f"{short(text)!r} is not an integer id (digits only, at most 4000)")
     return int(text)
 
 
@@ -531,8 +534,7 @@ class Wethod(Provider):
 
     @handles("createInvoice")
     def create_invoice(self, call: Call) -> Reply:
-        body = call.body
-        require_finite(body)
+        body = clean_body(call.body)
         store = stored(call)
         company = company_of(call)
         project = project_reference(call, body["project_id"])
@@ -561,8 +563,7 @@ class Wethod(Provider):
 
     @handles("updateInvoice")
     def update_invoice(self, call: Call) -> Any:
-        body = call.body
-        require_finite(body)
+        body = clean_body(call.body)
         invoice = invoice_of(call)
         require_draft(call, invoice, "updated")
         current = project_of(call, invoice)
@@ -769,15 +770,37 @@ def refuse_archived(invoice: Record, project: Record) -> None:
         )
 
 
-def require_finite(body: Record) -> None:
-    """JSON parsers accept NaN and Infinity (and 1e999 overflows to it); Wethod's numbers are finite."""
+def clean_body(body: Record) -> Record:
+    """The body of a create or update, refusing what JSON decoding lets through but no response could carry.
+
+    Python's JSON parser accepts NaN and Infinity (and 1e999 overflows to it),
+    and `\\ud800` escapes that decode to lone surrogates, which are not UTF-8.
+    JSON Schema counts 1.0 as an integer: integer fields store it as 1.
+    """
     failures = [
-        {"field": field, "message": f"{field} must be a finite number, not {body[field]!r}"}
-        for field in ("value", "exchange_rate")
-        if isinstance(body.get(field), float) and not math.isfinite(body[field])
+        {"field": field, "message": f"{field} must be a finite number, not {value!r}"}
+        for field, value in body.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
+    failures += [
+        {"field": field, "message": f"{field} is not valid Unicode text (it has an unpaired surrogate escape)"}
+        for field, value in body.items()
+        if isinstance(value, str) and not is_utf8_encodable(value)
     ]
     if failures:
         raise ApiError(ErrorKind.INVALID, failures[0]["message"], field=failures[0]["field"], details=failures)
+    return {
+        field: int(value) if field in INTEGER_FIELDS and isinstance(value, float) else value
+        for field, value in body.items()
+    }
+
+
+def is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def same(old: Any, new: Any) -> bool:
