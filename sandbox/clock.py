@@ -77,7 +77,7 @@ def in_range(timestamp: float) -> bool:
 
 def iso8601(instant: datetime) -> str:
     """UTC timestamp with a `Z` suffix and whole seconds, as the providers write them."""
-    t = instant.astimezone(UTC)
+    t = instant if instant.tzinfo is UTC else instant.astimezone(UTC)
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
 
 

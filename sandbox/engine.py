@@ -10,6 +10,7 @@ journals the call and, when asked to, checks the response against the spec.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -275,7 +276,7 @@ class Exchange:
         self.body = await self._read_body()
         parsed = self.service.validators[operation.operation_id].parse(
             path_params,
-            parse_qsl(self.request.scope["query_string"].decode("latin-1"), keep_blank_values=True),
+            list(query_items(self.request.scope["query_string"])),
             self.headers,
             self.body,
             self.headers.get("content-type"),
@@ -393,6 +394,20 @@ class Exchange:
 
 
 ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def query_items(query_string: bytes) -> tuple[tuple[str, str], ...]:
+    """`parse_qsl` of a raw query string; short ones are remembered, as clients repeat the same queries."""
+    if len(query_string) > 512:
+        return _parse_query(query_string)
+    return _remembered_query(query_string)
+
+
+def _parse_query(query_string: bytes) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+
+
+_remembered_query = functools.lru_cache(maxsize=4096)(_parse_query)
 
 
 def encode_json(body: Any) -> bytes:
