@@ -10,6 +10,7 @@ kind INVALID naming the field; the operation's handler never runs.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import re
 from collections.abc import Callable, Iterator
@@ -478,11 +479,43 @@ def decode_body(body: bytes, media_type: str, schema: dict[str, Any]) -> Any:
         except yaml.YAMLError as exc:
             raise ApiError(ErrorKind.INVALID, f"The request body is not valid YAML: {exc}") from None
     try:
-        return json.loads(text)
+        data = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
     except ValueError as exc:
         raise ApiError(ErrorKind.INVALID, f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:
         raise ApiError(ErrorKind.INVALID, "The request body is nested too deeply.") from None
+    if "\\u" in text.lower():
+        reject_lone_surrogates(data)
+    return data
+
+
+def reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large for a number")
+    return number
+
+
+def reject_lone_surrogates(value: Any, field: str = "") -> None:
+    """`\\ud800` escapes decode to text that is not Unicode: refuse it before anything stores it."""
+    if isinstance(value, str):
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            raise ApiError(
+                ErrorKind.INVALID,
+                f"{field or 'body'} is invalid: it contains an unpaired surrogate escape",
+                field=field or None,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_lone_surrogates(key, field)
+            reject_lone_surrogates(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_lone_surrogates(item, f"{field}[{index}]")
 
 
 def params_schema(params: list[Parameter]) -> dict[str, Any]:

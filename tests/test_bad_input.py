@@ -108,3 +108,22 @@ def new_task(task_id: str) -> dict[str, Any]:
         "created_at": "2026-11-20T10:00:00Z",
         "updated_at": "2026-11-20T10:00:00Z",
     }
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"administration_id": "adm_1001", "comment": "\\ud800"}', "comment is invalid: it contains an unpaired"),
+        (b'{"administration_id": "adm_1001", "comment": "x", "n": NaN}', "not valid JSON"),
+        (b'{"administration_id": "adm_1001", "comment": "x", "n": 1e999}', "not valid JSON"),
+        (b"[" * 100000 + b"]" * 100000, "body"),
+    ],
+)
+def test_bodies_json_cannot_carry_safely_are_refused(frozen: TestClient, raw: bytes, message: str) -> None:
+    before = snapshot(frozen)
+    response = frozen.post(
+        "/payt/v1/tasks/5001/comment", content=raw, headers={**AUTH, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert message in response.json()["message"]
+    assert snapshot(frozen) == before
