@@ -19,10 +19,9 @@ import bisect
 import copy
 import hashlib
 import json
-import math
 import re
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -212,12 +211,6 @@ class Invoiced(Provider):
         if error.field:
             body["param"] = error.field
         return body
-
-    def before(self, call: Call) -> None:
-        # JSON allows NaN and Infinity through Python's parser; no Invoiced field can hold them.
-        problem = non_finite(call.body, "")
-        if problem is not None:
-            raise invalid(f"{problem or 'body'} is invalid: numbers must be finite", problem or None)
 
     # -- fixtures -------------------------------------------------------------
 
@@ -1148,23 +1141,6 @@ def checked_money(value: Any, field: str) -> int | float:
     if not abs(value) <= MAX_MONEY:
         raise invalid(f"{field} is invalid: must be a finite number no larger than {MAX_MONEY}", field)
     return money(value)
-
-
-def non_finite(value: Any, where: str) -> str | None:
-    """The place of the first NaN or infinity in a parsed body, or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return where
-    if isinstance(value, dict):
-        items: Iterable[tuple[str, Any]] = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
-    elif isinstance(value, list):
-        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
-    else:
-        return None
-    for place, item in items:
-        found = non_finite(item, place)
-        if found is not None:
-            return found
-    return None
 
 
 def next_sequence(store: Store, name: str) -> int:
