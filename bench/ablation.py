@@ -9,6 +9,7 @@ load on the machine changes requests per second, not the server's own cost.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 
 from bench.run import (
@@ -54,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks for the list case")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every variant; the table shows medians")
     options = parser.parse_args(argv)
     generator, why = choose_generator(options.generator)
     print(f"load generator: {generator.name} ({why})\n")
+    print(f"medians of {options.rounds} interleaved rounds, {options.duration:g} s per case\n")
     print("| variant | case 1 req/s | case 1 CPU µs/req | case 2 req/s | case 2 CPU µs/req |")
     print("| --- | ---: | ---: | ---: | ---: |")
     step = options.tasks // 20
@@ -64,15 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     listing = [
         Request("GET", f"/payt/v1/tasks?administration_id=adm_bench&per_page=100{cursor}", AUTH) for cursor in cursors
     ]
-    for name, patch in VARIANTS.items():
-        server = start(patch)
-        try:
-            one = generator.run(server, case1_sequences(), options.connections, options.duration)
-            seed_payt_tasks(server, options.tasks)
-            two = generator.run(server, [listing], options.connections, options.duration)
-        finally:
-            server.stop()
-        print(f"| {name} | {one.rate:,.0f} | {one.cpu_us:.0f} | {two.rate:,.0f} | {two.cpu_us:.0f} |", flush=True)
+    samples: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in VARIANTS}
+    for _ in range(options.rounds):  # variants interleaved, so background load hits them alike
+        for name, patch in VARIANTS.items():
+            server = start(patch)
+            try:
+                one = generator.run(server, case1_sequences(), options.connections, options.duration)
+                seed_payt_tasks(server, options.tasks)
+                two = generator.run(server, [listing], options.connections, options.duration)
+            finally:
+                server.stop()
+            samples[name].append((one.rate, one.cpu_us, two.rate, two.cpu_us))
+    for name, runs in samples.items():
+        one_rate, one_cpu, two_rate, two_cpu = (statistics.median(values) for values in zip(*runs, strict=True))
+        print(f"| {name} | {one_rate:,.0f} | {one_cpu:.0f} | {two_rate:,.0f} | {two_cpu:.0f} |", flush=True)
     return 0
 
 
