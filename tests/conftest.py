@@ -8,6 +8,7 @@ from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.engine import Settings
+from sandbox.testing import running_server
 
 pytest_plugins = ["pytester"]
 
@@ -16,6 +17,16 @@ pytest_plugins = ["pytester"]
 def app() -> Starlette:
     """A fresh in-process sandbox that answers 500 if any response breaks its spec."""
     return create_app(Settings(validate_responses=True))
+
+
+@pytest.fixture(scope="session")
+def live_url() -> Iterator[str]:
+    """One real uvicorn server (response validation on) for the tests that need a socket.
+
+    Tests on it keep out of each other's way by using their own credentials.
+    """
+    with running_server(create_app(Settings(validate_responses=True))) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,10 +12,6 @@ import debitura_debt_collection as dc
 import pytest
 from debitura_debt_collection.exceptions import BadRequestException, NotFoundException, UnauthorizedException
 
-from sandbox.app import create_app
-from sandbox.engine import Settings
-from tests.servers import running_server
-
 FJORDLINE = "9fad543d-5f8c-54d9-9c9a-7100e29384fd"
 ANNA = "anna.holm@nordlys-design.example"
 CreateCase = dc.DebituraWebExternalApiContractsV1CasesRequestsCreateCollectionCaseRequestApiViewModel
@@ -27,12 +23,6 @@ CREATE_BODY = "debitura_web_external_api_contracts_v1_cases_requests_create_coll
 CHAT_BODY = "debitura_web_external_api_contracts_v1_chats_send_chat_request"
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with running_server(create_app(Settings(validate_responses=True))) as url:
-        yield url
-
-
 @pytest.fixture
 def key() -> str:
     """A fresh API key per test: its own world, seeded from the demo fixtures."""
@@ -40,8 +30,8 @@ def key() -> str:
 
 
 @pytest.fixture
-def client(base_url: str, key: str) -> Iterator[dc.ApiClient]:
-    configuration = dc.Configuration(host=f"{base_url}/debitura/v1")
+def client(live_url: str, key: str) -> Iterator[dc.ApiClient]:
+    configuration = dc.Configuration(host=f"{live_url}/debitura/v1")
     configuration.api_key["ApiKey"] = key
     with dc.ApiClient(configuration) as api_client:
         yield api_client
@@ -164,16 +154,16 @@ def test_advance_a_test_case_and_clean_up(client: dc.ApiClient) -> None:
     assert cases.cases_get(page_size=100).page.total_results == 7
 
 
-def test_me_and_bearer_auth(base_url: str, key: str) -> None:
-    configuration = dc.Configuration(host=f"{base_url}/debitura/v1", access_token=key)
+def test_me_and_bearer_auth(live_url: str, key: str) -> None:
+    configuration = dc.Configuration(host=f"{live_url}/debitura/v1", access_token=key)
     with dc.ApiClient(configuration) as api_client:
         me = dc.MeApi(api_client).me_get()
     assert isinstance(me, dc.DebituraWebExternalCustomerAPIModelsMeCreditorMeApiDTO)
     assert me.company_name == "Nordlys Design ApS"
 
 
-def test_no_credentials_is_unauthorized(base_url: str) -> None:
-    configuration = dc.Configuration(host=f"{base_url}/debitura/v1")
+def test_no_credentials_is_unauthorized(live_url: str) -> None:
+    configuration = dc.Configuration(host=f"{live_url}/debitura/v1")
     with dc.ApiClient(configuration) as api_client, pytest.raises(UnauthorizedException) as refused:
         dc.MeApi(api_client).me_get()
     assert json.loads(refused.value.body)["businessErrors"][0]["type"] == "Unauthorized"

@@ -5,13 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import subprocess
-from collections.abc import Iterator
 
-import pytest
-
-from sandbox.app import create_app
-from sandbox.engine import Settings
-from tests.servers import running_server
 from tests.walkthroughs import code_blocks, readme_section
 
 SECTION = readme_section("Invoiced walk-through")
@@ -24,18 +18,12 @@ def block(language: str) -> str:
     return blocks[0]
 
 
-@pytest.fixture
-def base_url() -> Iterator[str]:
-    with running_server(create_app(Settings(validate_responses=True))) as url:
-        yield url
-
-
-def test_the_sdk_snippet_prints_what_its_comments_say(base_url: str) -> None:
+def test_the_sdk_snippet_prints_what_its_comments_say(live_url: str) -> None:
     code = block("python")
     expected = [line.split("# -> ", 1)[1] for line in code.splitlines() if "# -> " in line]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code.replace(DOC_URL, base_url), "README.md", "exec"), {"__name__": "invoiced_doc"})
+        exec(compile(code.replace(DOC_URL, live_url), "README.md", "exec"), {"__name__": "invoiced_doc"})
     assert printed.getvalue().splitlines() == expected
 
 
@@ -53,12 +41,12 @@ def output_comments(script: str) -> list[str]:
     return found
 
 
-def test_the_curl_walk_through_answers_as_documented(base_url: str) -> None:
+def test_the_curl_walk_through_answers_as_documented(live_url: str) -> None:
     script = block("sh")
     result = subprocess.run(
-        ["bash", "-c", script.replace(DOC_URL, base_url)], capture_output=True, text=True, timeout=60, check=True
+        ["bash", "-c", script.replace(DOC_URL, live_url)], capture_output=True, text=True, timeout=60, check=True
     )
-    expected = output_comments(script.replace(DOC_URL, base_url))
+    expected = output_comments(script.replace(DOC_URL, live_url))
     assert len(expected) > 20
     for comment in expected:
         for fragment in filter(None, (part.strip() for part in comment.split("..."))):

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import invoiced
 import pytest
 from invoiced.errors import ApiError, AuthenticationError, InvalidRequestError
-
-from sandbox.app import create_app
-from sandbox.engine import Settings
-from tests.servers import running_server
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with running_server(create_app(Settings(validate_responses=True))) as url:
-        yield url
 
 
 @pytest.fixture
@@ -28,9 +17,9 @@ def key() -> str:
 
 
 @pytest.fixture
-def client(base_url: str, key: str) -> invoiced.Client:
+def client(live_url: str, key: str) -> invoiced.Client:
     client = invoiced.Client(key)
-    client.api_url = f"{base_url}/invoiced"
+    client.api_url = f"{live_url}/invoiced"
     return client
 
 
@@ -165,7 +154,7 @@ def test_an_invoice_paid_by_a_payment(client: invoiced.Client) -> None:
     assert other.delete() is True
 
 
-def test_sdk_error_classes(client: invoiced.Client, base_url: str) -> None:
+def test_sdk_error_classes(client: invoiced.Client, live_url: str) -> None:
     with pytest.raises(InvalidRequestError) as not_found:
         client.Invoice.retrieve(999999999)
     assert not_found.value.status_code == 404
@@ -197,8 +186,8 @@ def test_sdk_error_classes(client: invoiced.Client, base_url: str) -> None:
         assert unauthorized.value.error["type"] == "invalid_request"
 
 
-def test_injected_faults_reach_the_sdk_as_its_error_classes(client: invoiced.Client, base_url: str, key: str) -> None:
-    faults = f"{base_url}/__sandbox/tenants/{key}/faults"
+def test_injected_faults_reach_the_sdk_as_its_error_classes(client: invoiced.Client, live_url: str, key: str) -> None:
+    faults = f"{live_url}/__sandbox/tenants/{key}/faults"
     httpx.post(faults, json={"path": "/invoiced/tasks", "status": 503, "times": 1}).raise_for_status()
     with pytest.raises(ApiError) as unavailable:
         client.Task.list()

@@ -6,24 +6,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from sandbox.app import create_app
-from sandbox.engine import Settings
-from tests.servers import free_port, running_server
+from tests.servers import free_port
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with running_server(create_app(Settings(validate_responses=True))) as url:
-        yield url
-
-
-def test_health_and_a_payt_round_trip_over_http(base_url: str) -> None:
-    with httpx.Client(base_url=base_url) as http:
+def test_health_and_a_payt_round_trip_over_http(live_url: str) -> None:
+    with httpx.Client(base_url=live_url) as http:
         assert http.get("/__sandbox/health").json()["status"] == "ok"
         auth = {"Authorization": "Bearer real-server"}
         done = http.patch(
@@ -38,8 +28,8 @@ def test_health_and_a_payt_round_trip_over_http(base_url: str) -> None:
         assert journal[0]["body"] == "administration_id=adm_1001&comment=over+the+wire"
 
 
-def test_oversized_body_is_refused_by_content_length_without_reading_it(base_url: str) -> None:
-    with socket.create_connection(("127.0.0.1", int(base_url.rsplit(":", 1)[1])), timeout=5) as connection:
+def test_oversized_body_is_refused_by_content_length_without_reading_it(live_url: str) -> None:
+    with socket.create_connection(("127.0.0.1", int(live_url.rsplit(":", 1)[1])), timeout=5) as connection:
         connection.sendall(
             b"POST /payt/v1/tasks/5001/comment HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
             b"Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n"
