@@ -106,6 +106,10 @@ class Provider:
         """The provider's error envelope for an error."""
         raise NotImplementedError
 
+    def error_status_for_invalid(self) -> int:
+        """The status this provider answers a request that fails validation with."""
+        return self.error_statuses.get(ErrorKind.INVALID) or DEFAULT_STATUS[ErrorKind.INVALID]
+
     def error_status(self, error: ApiError) -> int:
         return error.status or self.error_statuses.get(error.kind) or DEFAULT_STATUS[error.kind]
 
