@@ -526,11 +526,21 @@ def params_schema(params: list[Parameter]) -> dict[str, Any]:
     }
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def raise_first_error(validator: SchemaValidator, instance: Any, prefix: str) -> None:
     if validator.is_valid(instance):
         return
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.message)))
-    raise to_api_error(errors[0], prefix)
+    problems = [to_api_error(error, prefix) for error in errors[:MAX_REPORTED_ERRORS]]
+    first = problems[0]
+    # Every failing field (its first problem), for providers whose envelope lists them all (Wethod's `failures`).
+    by_field: dict[str, dict[str, str]] = {}
+    for problem in problems:
+        by_field.setdefault(problem.field or "body", {"field": problem.field or "body", "message": problem.message})
+    first.details = list(by_field.values())
+    raise first
 
 
 def to_api_error(error: ValidationError, prefix: str = "") -> ApiError:

@@ -633,3 +633,11 @@ def test_fixtures_are_checked(client: TestClient, records: dict[str, list[dict[s
     assert response.status_code == 400
     assert problem in response.text
     assert listed_ids(client) == [1, 2, 3, 4, 5]
+
+
+def test_a_400_lists_every_failing_field(client: TestClient) -> None:
+    response = client.post(
+        url("/invoices"), headers=headers(), json={"project_id": "one", "value": "a lot", "issue_date": "someday"}
+    )
+    assert response.status_code == 400
+    assert sorted(failures(response)) == ["issue_date", "project_id", "value"]
