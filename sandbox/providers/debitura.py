@@ -33,6 +33,7 @@ from functools import cached_property
 from itertools import islice, pairwise
 from typing import Any, ClassVar
 
+from sandbox import idempotency
 from sandbox.auth import bearer_token, unauthorized, valid_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
@@ -223,6 +224,14 @@ _RETRY_IN = re.compile(r"retry in (\d+) s")
 SYSTEM_ACTOR: Record = {"type": "System", "name": "Debitura"}
 
 
+def reused_key(key: str, operation: str) -> ApiError:
+    return ApiError(
+        ErrorKind.CONFLICT,
+        f"The Idempotency-Key {key!r} was already used with a different request body.",
+        code="IdempotencyConflict",
+    )
+
+
 class Debitura(Provider):
     name = "debitura"
     mount = "/debitura/v1"
@@ -315,29 +324,13 @@ class Debitura(Provider):
     # -- cases ---------------------------------------------------------------
 
     @handles("casesPost")
+    @idempotency.idempotent(reused_key)
     def create_case(self, call: Call) -> Any:
         store = stored(call)
-        body = call.body
-        key = call.headers.get("Idempotency-Key")
-        fingerprint = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if key is not None:
-            previous = store.get("idempotencyKeys", key)
-            if previous is not None:
-                if previous["fingerprint"] != fingerprint:
-                    raise ApiError(
-                        ErrorKind.CONFLICT,
-                        f"The Idempotency-Key {key!r} was already used with a different request body.",
-                        code="IdempotencyConflict",
-                    )
-                return Reply(copy.deepcopy(previous["body"]), previous["status"])
-        case = new_case(store, body, now_of(call))
+        case = new_case(store, call.body, now_of(call))
         store.put("cases", case)
-        shown = present(case)
-        if key is not None:
-            record = {"id": key, "fingerprint": fingerprint, "status": 200, "body": copy.deepcopy(shown)}
-            store.put("idempotencyKeys", record)
         invalidate(store)
-        return shown
+        return present(case)
 
     @handles("casesGet")
     def list_cases(self, call: Call) -> Any:

@@ -16,18 +16,16 @@ shows: whether they were sent, viewed or voided, and the amount paid. Their
 from __future__ import annotations
 
 import bisect
-import copy
-import hashlib
-import json
 import re
 import weakref
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox import idempotency
 from sandbox.auth import basic_username
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.idempotency import HEADER
 from sandbox.provider import Call, Provider, Reply, handles
 from sandbox.store import Record, Store
 
@@ -116,45 +114,15 @@ def invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError(ErrorKind.INVALID, message, field=field)
 
 
-def idempotent(handler: Handler) -> Handler:
-    """Replay the first successful response to an `Idempotency-Key`; refuse the key for another request.
-
-    Only successes are kept: a refused request changed nothing, so retrying it runs it again.
-    """
-
-    @wraps(handler)
-    def run(provider: Invoiced, call: Call) -> Any:
-        key = call.headers.get("Idempotency-Key")
-        if key is None:
-            return handler(provider, call)
-        store = stored(call)
-        now = unix(call)
-        fingerprint = request_fingerprint(call)
-        saved = store.get("idempotency", key)
-        if saved is not None and saved["expires_at"] <= now:
-            provider.discard(store, "idempotency", key)
-            saved = None
-        if saved is not None:
-            if saved["request"] != fingerprint:
-                raise invalid(
-                    f"The idempotency key {key!r} was already used for a different request "
-                    f"({saved['operation']}); use a new key for a new request.",
-                    "Idempotency-Key",
-                )
-            return Reply(copy.deepcopy(saved["body"]), saved["status"])
-        result = handler(provider, call)
-        reply = result if isinstance(result, Reply) else Reply(result)
-        if 200 <= reply.status < 300:
-            provider.remember(store, key, call, fingerprint, reply, now)
-        return reply
-
-    return run
+def reused_key(key: str, operation: str) -> ApiError:
+    return invalid(
+        f"The idempotency key {key!r} was already used for a different request ({operation}); "
+        "use a new key for a new request.",
+        HEADER,
+    )
 
 
-def request_fingerprint(call: Call) -> str:
-    request = [call.operation.operation_id, call.path, call.body]
-    text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+idempotent = idempotency.idempotent(reused_key, ttl_seconds=IDEMPOTENCY_SECONDS)
 
 
 class Books:
@@ -809,25 +777,6 @@ class Invoiced(Provider):
             books.removed(collection, record["id"])
             if collection in NUMBERED:
                 books.numbers[collection].pop(record["number"], None)
-        books.version = store.version
-
-    def remember(self, store: Store, key: str, call: Call, fingerprint: str, reply: Reply, now: int) -> None:
-        books = self.books(store)
-        saved = store.collection("idempotency")
-        while saved:  # oldest first: drop what has expired
-            oldest = next(iter(saved.values()))
-            if oldest["expires_at"] > now:
-                break
-            store.remove("idempotency", oldest["id"])
-        record = {
-            "id": key,
-            "operation": call.operation.operation_id,
-            "request": fingerprint,
-            "status": reply.status,
-            "body": copy.deepcopy(reply.body),
-            "expires_at": now + IDEMPOTENCY_SECONDS,
-        }
-        store.put("idempotency", record)
         books.version = store.version
 
     def renumber(self, collection: str, record: Record, store: Store, number: str) -> None:
