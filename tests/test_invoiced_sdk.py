@@ -97,28 +97,20 @@ def test_customers_create_retrieve_update_list_delete_and_balance(client: invoic
 
 
 def test_an_invoice_paid_by_a_payment(client: invoiced.Client) -> None:
-    invoice = client.Invoice.create(
-        customer=481594,
-        payment_terms="NET 14",
-        items=[
+    request = {
+        "customer": 481594,
+        "payment_terms": "NET 14",
+        "items": [
             {"name": "Copy Paper, Case", "quantity": 2, "unit_cost": 45},
             {"name": "Delivery", "unit_cost": 10.5},
         ],
-        idempotency_key="invoice-sdk-1",
-    )
+    }
+    invoice = client.Invoice.create(**request, idempotency_key="invoice-sdk-1")
     assert [item.get("amount") for item in invoice["items"]] == [90, 10.5]
     assert (invoice.total, invoice.balance, invoice.status, invoice.paid) == (100.5, 100.5, "not_sent", False)
     assert invoice.due_date == invoice.date + 14 * 86400
     # A retry with the same key returns the first response instead of a second invoice.
-    again = client.Invoice.create(
-        customer=481594,
-        payment_terms="NET 14",
-        items=[
-            {"name": "Copy Paper, Case", "quantity": 2, "unit_cost": 45},
-            {"name": "Delivery", "unit_cost": 10.5},
-        ],
-        idempotency_key="invoice-sdk-1",
-    )
+    again = client.Invoice.create(**request, idempotency_key="invoice-sdk-1")
     assert again == invoice
 
     invoice.sent = True
