@@ -35,11 +35,10 @@ def idempotent(conflict: ConflictError, ttl_seconds: float | None = None) -> Cal
             key = call.headers.get(HEADER)
             if key is None:
                 return handler(provider, call)
-            assert call.store is not None and call.now is not None
-            now = call.now.timestamp()
+            now = call.clock_now.timestamp()
             # Written to the dict directly: no provider indexes this collection, so adding
             # a key must not bump Store.version and make them rebuild.
-            saved = call.store.collection(COLLECTION)
+            saved = call.records.collection(COLLECTION)
             drop_expired(saved, now)
             fingerprint = request_fingerprint(call)
             previous = saved.get(key)

@@ -48,6 +48,18 @@ class Call:
     engine: Engine
 
     @property
+    def records(self) -> Store:
+        """The tenant's store for this provider (every authenticated call has one)."""
+        assert self.store is not None, "only authenticated calls have a tenant store"
+        return self.store
+
+    @property
+    def clock_now(self) -> datetime:
+        """The tenant clock's time when the call arrived (every authenticated call has one)."""
+        assert self.now is not None, "only authenticated calls have a tenant clock"
+        return self.now
+
+    @property
     def grant(self) -> Record | None:
         """The fixture record that limits this credential, if one was declared."""
         if self.store is None or self.credential is None:

@@ -326,15 +326,15 @@ class Debitura(Provider):
     @handles("casesPost")
     @idempotency.idempotent(reused_key)
     def create_case(self, call: Call) -> Any:
-        store = stored(call)
-        case = new_case(store, call.body, now_of(call))
+        store = call.records
+        case = new_case(store, call.body, call.clock_now)
         store.put("cases", case)
         invalidate(store)
         return present(case)
 
     @handles("casesGet")
     def list_cases(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         index = index_of(store)
         query = call.query
         statuses = None
@@ -372,11 +372,11 @@ class Debitura(Provider):
 
     @handles("casesIdGet")
     def get_case(self, call: Call) -> Any:
-        return present(find_case(stored(call), call.path["id"]))
+        return present(find_case(call.records, call.path["id"]))
 
     @handles("casesByCreditorReferenceCreditorReferenceGet")
     def get_case_by_creditor_reference(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         reference = call.path["creditorReference"]
         case_id = index_of(store).by_creditor_reference.get(reference)
         if case_id is None:
@@ -385,7 +385,7 @@ class Debitura(Provider):
 
     @handles("casesCaseReferenceCaseReferenceGet")
     def get_case_by_reference(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         reference = call.path["caseReference"]
         case_id = index_of(store).by_reference.get(reference.strip().upper())
         if case_id is None:
@@ -394,7 +394,7 @@ class Debitura(Provider):
 
     @handles("casesIdTimelineGet")
     def timeline(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         case = find_case(store, call.path["id"])
         return timeline_of(store, case)
 
@@ -402,15 +402,15 @@ class Debitura(Provider):
 
     @handles("casesIdChatsGet")
     def list_chats(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         case = find_case(store, call.path["id"])
         chats = store.collection("chats")
         return [present_chat(chats[i]) for i in index_of(store).chats_by_case.get(case["id"], [])]
 
     @handles("casesIdChatsPost")
     def send_chat(self, call: Call) -> Any:
-        store = stored(call)
-        now = now_of(call)
+        store = call.records
+        now = call.clock_now
         case = find_case(store, call.path["id"])
         user = chat_sender(store, call.body)
         waiting = [
@@ -451,7 +451,7 @@ class Debitura(Provider):
 
     @handles("tasksGet")
     def list_tasks(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         index = index_of(store)
         status = call.query.get("status", "Open")
         types = list(dict.fromkeys(call.query.get("type") or []))
@@ -471,7 +471,7 @@ class Debitura(Provider):
 
     @handles("casesIdTasksGet")
     def list_case_tasks(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         case = find_case(store, call.path["id"])
         status = call.query.get("status", "Open")
         types = set(call.query.get("type") or TASK_LABELS)
@@ -485,8 +485,8 @@ class Debitura(Provider):
 
     @handles("testCasesIdAdvancePost")
     def advance(self, call: Call) -> Any:
-        store = stored(call)
-        now = now_of(call)
+        store = call.records
+        now = call.clock_now
         case = find_case(store, call.path["id"])
         require_test_case(case)
         target = call.body["to"]
@@ -512,7 +512,7 @@ class Debitura(Provider):
 
     @handles("testCasesIdDelete")
     def delete_test_case(self, call: Call) -> Reply:
-        store = stored(call)
+        store = call.records
         case_id = call.path["id"].lower()
         case = store.get("cases", case_id)
         if case is None:
@@ -525,7 +525,7 @@ class Debitura(Provider):
 
     @handles("testCasesDelete")
     def delete_tagged_test_cases(self, call: Call) -> Reply:
-        store = stored(call)
+        store = call.records
         tag = call.query["tag"]
         matches = [case for case in store.collection("cases").values() if case.get("_tag") == tag]
         production = [case.get("reference") or case["id"] for case in matches if not case.get("isTestCase")]
@@ -541,7 +541,7 @@ class Debitura(Provider):
 
     @handles("meGet")
     def me(self, call: Call) -> Any:
-        creditor = next(iter(stored(call).collection("creditors").values()), None)
+        creditor = next(iter(call.records.collection("creditors").values()), None)
         if creditor is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Creditor not found.", code="CreditorNotFound")
         return {key: value for key, value in creditor.items() if not key.startswith("_")}
@@ -741,16 +741,6 @@ def invalidate(store: Store) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def stored(call: Call) -> Store:
-    assert call.store is not None
-    return call.store
-
-
-def now_of(call: Call) -> datetime:
-    assert call.now is not None
-    return call.now
 
 
 def timestamp_of(text: Any) -> float:

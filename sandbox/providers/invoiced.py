@@ -292,7 +292,7 @@ class Invoiced(Provider):
     @handles("createTask")
     @idempotent
     def create_task(self, call: Call) -> Reply:
-        store, body, now = stored(call), call.body, unix(call)
+        store, body, now = call.records, call.body, unix(call)
         customer_id = self.customer(store, body["customer_id"], "customer_id")["id"]
         complete = body.get("complete", False)
         user_id = body.get("user_id")
@@ -317,12 +317,12 @@ class Invoiced(Provider):
 
     @handles("retrieveTask")
     def retrieve_task(self, call: Call) -> Any:
-        return dict(self.find(stored(call), "tasks", call.path["id"]))
+        return dict(self.find(call.records, "tasks", call.path["id"]))
 
     @handles("updateTask")
     @idempotent
     def update_task(self, call: Call) -> Any:
-        store, changes, now = stored(call), call.body, unix(call)
+        store, changes, now = call.records, call.body, unix(call)
         task = self.find(store, "tasks", call.path["id"])
         if "customer_id" in changes:
             self.customer(store, changes["customer_id"], "customer_id")
@@ -349,7 +349,7 @@ class Invoiced(Provider):
 
     @handles("deleteTask")
     def delete_task(self, call: Call) -> Reply:
-        store = stored(call)
+        store = call.records
         task = self.find(store, "tasks", call.path["id"])
         self.discard(store, "tasks", task["id"])
         return Reply(status=204)
@@ -363,7 +363,7 @@ class Invoiced(Provider):
     @handles("createCustomer")
     @idempotent
     def create_customer(self, call: Call) -> Reply:
-        store, body, now = stored(call), call.body, unix(call)
+        store, body, now = call.records, call.body, unix(call)
         check_customer_fields(body)
         books = self.books(store)
         if "number" in body and body["number"] in books.numbers["customers"]:
@@ -380,12 +380,12 @@ class Invoiced(Provider):
 
     @handles("retrieveCustomer")
     def retrieve_customer(self, call: Call) -> Any:
-        return dict(self.find(stored(call), "customers", call.path["id"]))
+        return dict(self.find(call.records, "customers", call.path["id"]))
 
     @handles("updateCustomer")
     @idempotent
     def update_customer(self, call: Call) -> Any:
-        store, changes = stored(call), call.body
+        store, changes = call.records, call.body
         customer = self.find(store, "customers", call.path["id"])
         check_customer_fields(changes)
         fields = customer_fields(changes)
@@ -402,7 +402,7 @@ class Invoiced(Provider):
 
     @handles("deleteCustomer")
     def delete_customer(self, call: Call) -> Reply:
-        store = stored(call)
+        store = call.records
         customer = self.find(store, "customers", call.path["id"])
         customer_id = customer["id"]
         if any(payment["customer"] == customer_id for payment in store.collection("payments").values()):
@@ -421,7 +421,7 @@ class Invoiced(Provider):
 
     @handles("retrieveCustomerBalance")
     def customer_balance(self, call: Call) -> Any:
-        store, now = stored(call), unix(call)
+        store, now = call.records, unix(call)
         customer = self.find(store, "customers", call.path["id"])
         currency = (call.query.get("currency") or customer["currency"] or "usd").strip().lower()
         outstanding = due_now = 0.0
@@ -450,7 +450,7 @@ class Invoiced(Provider):
     @handles("createInvoice")
     @idempotent
     def create_invoice(self, call: Call) -> Reply:
-        store, body, now = stored(call), call.body, unix(call)
+        store, body, now = call.records, call.body, unix(call)
         customer = self.customer(store, body["customer"], "customer")
         items = build_items(body.get("items", []), {})
         total = invoice_total(items)
@@ -505,12 +505,12 @@ class Invoiced(Provider):
 
     @handles("retrieveInvoice")
     def retrieve_invoice(self, call: Call) -> Any:
-        return show_invoice(self.find(stored(call), "invoices", call.path["id"]), unix(call))
+        return show_invoice(self.find(call.records, "invoices", call.path["id"]), unix(call))
 
     @handles("updateInvoice")
     @idempotent
     def update_invoice(self, call: Call) -> Any:
-        store, changes, now = stored(call), call.body, unix(call)
+        store, changes, now = call.records, call.body, unix(call)
         invoice = self.find(store, "invoices", call.path["id"])
         if invoice["_voided"]:
             raise invalid("Your changes cannot be saved because this document is voided.", "voided")
@@ -564,7 +564,7 @@ class Invoiced(Provider):
 
     @handles("deleteInvoice")
     def delete_invoice(self, call: Call) -> Reply:
-        store = stored(call)
+        store = call.records
         invoice = self.find(store, "invoices", call.path["id"])
         if invoice["_amount_paid"] > 0:
             raise payment_applied()
@@ -574,7 +574,7 @@ class Invoiced(Provider):
     @handles("voidInvoice")
     @idempotent
     def void_invoice(self, call: Call) -> Any:
-        store, now = stored(call), unix(call)
+        store, now = call.records, unix(call)
         invoice = self.find(store, "invoices", call.path["id"])
         if invoice["_voided"]:
             raise invalid("This document has already been voided.")
@@ -595,7 +595,7 @@ class Invoiced(Provider):
     @handles("createPayment")
     @idempotent
     def create_payment(self, call: Call) -> Reply:
-        store, body, now = stored(call), call.body, unix(call)
+        store, body, now = call.records, call.body, unix(call)
         amount = checked_money(body["amount"], "amount")
         customer = None if body.get("customer") is None else self.customer(store, body["customer"], "customer")
         requested = body.get("applied_to", [])
@@ -633,12 +633,12 @@ class Invoiced(Provider):
 
     @handles("retrievePayment")
     def retrieve_payment(self, call: Call) -> Any:
-        return dict(self.find(stored(call), "payments", call.path["id"]))
+        return dict(self.find(call.records, "payments", call.path["id"]))
 
     @handles("updatePayment")
     @idempotent
     def update_payment(self, call: Call) -> Any:
-        store, changes, now = stored(call), call.body, unix(call)
+        store, changes, now = call.records, call.body, unix(call)
         payment = self.find(store, "payments", call.path["id"])
         if payment["voided"]:
             raise invalid("The payment is voided and cannot be edited.", "voided")
@@ -675,7 +675,7 @@ class Invoiced(Provider):
 
     @handles("deletePayment")
     def delete_payment(self, call: Call) -> Any:
-        store, now = stored(call), unix(call)
+        store, now = call.records, unix(call)
         payment = self.find(store, "payments", call.path["id"])
         if payment["voided"]:
             raise invalid("This payment has already been voided.")
@@ -716,7 +716,7 @@ class Invoiced(Provider):
     # -- lists ----------------------------------------------------------------
 
     def list_page(self, call: Call, rules: ListRules, show: Callable[[Record], Record]) -> Reply:
-        store, query, now = stored(call), call.query, unix(call)
+        store, query, now = call.records, call.query, unix(call)
         per_page = min(max(query.get("per_page", DEFAULT_PER_PAGE), 1), MAX_PER_PAGE)
         page = max(query.get("page", 1), 1)
         order = parse_sort(query.get("sort"), rules)
@@ -1063,14 +1063,8 @@ def query_text(value: Any) -> str:
 # -- values -------------------------------------------------------------------
 
 
-def stored(call: Call) -> Store:
-    assert call.store is not None
-    return call.store
-
-
 def unix(call: Call) -> int:
-    assert call.now is not None
-    return int(call.now.timestamp())
+    return int(call.clock_now.timestamp())
 
 
 def integer(value: Any) -> Any:

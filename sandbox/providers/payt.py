@@ -98,7 +98,7 @@ class Payt(Provider):
 
     @handles("getV1Tasks")
     def list_tasks(self, call: Call) -> Any:
-        store = stored(call)
+        store = call.records
         administration_id = self.administration(call, call.query["administration_id"])
         selection = parse_fields(call.query.get("fields"))
         order = self.order(store).for_administration(administration_id)
@@ -175,13 +175,13 @@ class Payt(Provider):
         grant = call.grant
         if grant is not None and "administrations" in grant and administration_id not in grant["administrations"]:
             raise ApiError(ErrorKind.FORBIDDEN, f"Missing permission: administration {administration_id}")
-        if stored(call).get("administrations", administration_id) is None:
+        if call.records.get("administrations", administration_id) is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"Administration {administration_id} not found.")
         return administration_id
 
     def task(self, call: Call, administration_id: str) -> Record:
         self.administration(call, administration_id)
-        task = stored(call).get("tasks", call.path["id"])
+        task = call.records.get("tasks", call.path["id"])
         if task is None or task["administration_id"] != administration_id:
             raise ApiError(
                 ErrorKind.NOT_FOUND, f"Task {call.path['id']} not found in administration {administration_id}."
@@ -238,18 +238,12 @@ def id_order(task_id: str) -> tuple[int, int, str]:
     return (0, int(task_id), "") if task_id.isdigit() else (1, 0, task_id)
 
 
-def stored(call: Call) -> Store:
-    assert call.store is not None
-    return call.store
-
-
 def timestamp(call: Call) -> str:
-    assert call.now is not None
-    return iso8601(call.now)
+    return iso8601(call.clock_now)
 
 
 def add_comment(call: Call, task: Record, content: str) -> None:
-    comment_id = stored(call).next_id("comments")
+    comment_id = call.records.next_id("comments")
     task["comments"].append({"id": str(comment_id), "content": content, "created_at": timestamp(call)})
 
 

@@ -525,7 +525,7 @@ class Wethod(Provider):
     def before(self, call: Call) -> None:
         """Every call acts on one company, which must exist and be open to the token (403 otherwise)."""
         slug = call.headers["Wethod-Company"]
-        store = stored(call)
+        store = call.records
         grant = call.grant or {}
         allowed = grant.get("companies")
         reachable = [known for known in store.collection("companies") if allowed is None or known in allowed]
@@ -545,7 +545,7 @@ class Wethod(Provider):
     @handles("listInvoices")
     def list_invoices(self, call: Call) -> Any:
         filters = parse_filters(call.query, INVOICE_FILTERS)
-        store = stored(call)
+        store = call.records
         page = self.index(store, "invoices").company(company_of(call)).select(filters, *page_of(call))
         invoices = store.collection("invoices")
         return [wire(invoices[str(invoice_id)]) for invoice_id in page]
@@ -553,7 +553,7 @@ class Wethod(Provider):
     @handles("createInvoice")
     def create_invoice(self, call: Call) -> Reply:
         body = clean_body(call.body)
-        store = stored(call)
+        store = call.records
         company = company_of(call)
         project = project_reference(call, body["project_id"])
         if project["is_archived"]:
@@ -604,7 +604,7 @@ class Wethod(Provider):
         invoice = invoice_of(call)
         require_draft(call, invoice, "deleted")
         refuse_archived(invoice, project_of(call, invoice))
-        store = stored(call)
+        store = call.records
         index = self.index(store, "invoices")
         store.remove("invoices", invoice["id"])
         index.company(invoice["company"]).remove(invoice)
@@ -653,7 +653,7 @@ class Wethod(Provider):
     @handles("listProjects")
     def list_projects(self, call: Call) -> Any:
         filters = parse_filters(call.query, PROJECT_FILTERS)
-        store = stored(call)
+        store = call.records
         page = self.index(store, "projects").company(company_of(call)).select(filters, *page_of(call))
         projects = store.collection("projects")
         return [wire(projects[str(project_id)]) for project_id in page]
@@ -680,15 +680,10 @@ class Wethod(Provider):
 
     def reindexed(self, call: Call, invoice: Record) -> None:
         """Bring the invoice index up to date after an invoice changed in place."""
-        self.index(stored(call), "invoices").company(invoice["company"]).update(invoice)
+        self.index(call.records, "invoices").company(invoice["company"]).update(invoice)
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def stored(call: Call) -> Store:
-    assert call.store is not None
-    return call.store
 
 
 def company_of(call: Call) -> str:
@@ -701,8 +696,7 @@ def page_of(call: Call) -> tuple[int, int]:
 
 def timestamp(call: Call) -> str:
     """Now on the tenant clock, as Wethod writes it: UTC with milliseconds."""
-    assert call.now is not None
-    t = call.now.astimezone(UTC)
+    t = call.clock_now.astimezone(UTC)
     return (
         f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
         f".{t.microsecond // 1000:03d}Z"
@@ -710,8 +704,7 @@ def timestamp(call: Call) -> str:
 
 
 def today(call: Call) -> str:
-    assert call.now is not None
-    return call.now.astimezone(UTC).date().isoformat()
+    return call.clock_now.astimezone(UTC).date().isoformat()
 
 
 def wire(record: Record) -> Record:
@@ -725,7 +718,7 @@ def short(text: str) -> str:
 def scoped(call: Call, collection: str, record_id: object) -> Record | None:
     """A record of the call's company by id (path ids may have leading zeros), or None."""
     key = str(record_id).lstrip("0") or "0"
-    record = stored(call).get(collection, key)
+    record = call.records.get(collection, key)
     if record is None or record["company"] != company_of(call):
         return None
     return record
