@@ -109,7 +109,7 @@ class Admin(Provider):
             )
         tenant = tenant_of(call)
         tenant.clock = clock
-        tenant.stores = stores
+        engine.tenants.replace_stores(tenant, stores)
         return self.export_state(call)
 
     @handles("listRequests")

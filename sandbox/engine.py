@@ -33,6 +33,7 @@ from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.provider import Call, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
+from sandbox.resources.layer import Resources
 from sandbox.spec import Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
 from sandbox.validation import RequestValidator, SchemaValidator, compile_schema
@@ -80,12 +81,14 @@ class Service:
         self.router = Router(spec.operations)
         self.validators = {op.operation_id: RequestValidator(op) for op in spec.operations}
         self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
+        self.resources = Resources(spec, provider.hooks, provider)
         declared = {op.operation_id for op in spec.operations}
-        missing = sorted(declared - set(provider.handlers))
+        served = set(provider.handlers) | set(self.resources.declaration.operations)
+        missing = sorted(declared - served)
         stray = sorted(set(provider.handlers) - declared)
         if missing or stray:
             raise SpecError(
-                f"{spec.source}: operations without a handler: {missing or 'none'}; "
+                f"{spec.source}: operations without a handler or a declared resource role: {missing or 'none'}; "
                 f"handlers without an operation: {stray or 'none'}"
             )
 
@@ -295,9 +298,20 @@ class Exchange:
             now=now,
             base_url=self.base_url(),
             engine=self.engine,
+            resources=self.service.resources,
         )
         self.provider.before(self.call)
-        result = self.provider.handlers[operation.operation_id](self.provider, self.call)
+        if store is None:
+            return self._run_handler(operation.operation_id)
+        with store.transaction():  # a handler that raises leaves nothing it wrote behind
+            return self._run_handler(operation.operation_id)
+
+    def _run_handler(self, operation_id: str) -> Reply:
+        assert self.call is not None
+        handler = self.provider.handlers.get(operation_id)
+        if handler is None:
+            return self.service.resources.handle(self.call)
+        result = handler(self.provider, self.call)
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _apply_fault(self) -> None:

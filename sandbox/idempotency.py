@@ -9,7 +9,6 @@ them again.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from sandbox.errors import ApiError
 from sandbox.provider import Call, Handler, Reply
+from sandbox.store import Store, thaw
 
 COLLECTION = "idempotency"
 HEADER = "Idempotency-Key"
@@ -36,27 +36,29 @@ def idempotent(conflict: ConflictError, ttl_seconds: float | None = None) -> Cal
             if key is None:
                 return handler(provider, call)
             now = call.clock_now.timestamp()
-            # Written to the dict directly: no provider indexes this collection, so adding
-            # a key must not bump Store.version and make them rebuild.
-            saved = call.records.collection(COLLECTION)
-            drop_expired(saved, now)
+            store = call.records
+            drop_expired(store, now)
+            saved = store.collection(COLLECTION)
             fingerprint = request_fingerprint(call)
             previous = saved.get(key)
             if previous is not None:
                 if previous["request"] != fingerprint:
                     raise conflict(key, previous["operation"])
-                return Reply(copy.deepcopy(previous["body"]), previous["status"])
+                return Reply(thaw(previous["body"]), previous["status"])
             result = handler(provider, call)
             reply = result if isinstance(result, Reply) else Reply(result)
             if 200 <= reply.status < 300:
-                saved[key] = {
-                    "id": key,
-                    "operation": call.operation.operation_id,
-                    "request": fingerprint,
-                    "status": reply.status,
-                    "body": copy.deepcopy(reply.body),
-                    "expires_at": None if ttl_seconds is None else now + ttl_seconds,
-                }
+                store.put(
+                    COLLECTION,
+                    {
+                        "id": key,
+                        "operation": call.operation.operation_id,
+                        "request": fingerprint,
+                        "status": reply.status,
+                        "body": reply.body,
+                        "expires_at": None if ttl_seconds is None else now + ttl_seconds,
+                    },
+                )
             return reply
 
         return run
@@ -64,13 +66,14 @@ def idempotent(conflict: ConflictError, ttl_seconds: float | None = None) -> Cal
     return decorate
 
 
-def drop_expired(saved: dict[str, dict[str, Any]], now: float) -> None:
+def drop_expired(store: Store, now: float) -> None:
     """Remove expired keys; they are kept oldest first, so stop at the first live one."""
+    saved = store.collection(COLLECTION)
     while saved:
         oldest = next(iter(saved.values()))
         if oldest["expires_at"] is None or oldest["expires_at"] > now:
             return
-        del saved[oldest["id"]]
+        store.remove(COLLECTION, oldest["id"])
 
 
 def request_fingerprint(call: Call) -> str:

@@ -8,25 +8,20 @@ credential, how its errors look, and one handler per `operationId` of its spec.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sandbox.errors import DEFAULT_STATUS, ApiError, ErrorKind
 from sandbox.ratelimit import RateLimit, RateStatus
+from sandbox.reply import Reply
 from sandbox.store import Record, Store
 
 if TYPE_CHECKING:
     from sandbox.engine import Engine
+    from sandbox.resources.layer import Resources
     from sandbox.spec import Operation
     from sandbox.tenants import Tenant
-
-
-@dataclass
-class Reply:
-    body: Any = None
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +41,7 @@ class Call:
     now: datetime | None
     base_url: str
     engine: Engine
+    resources: Resources | None = None  # the provider's declared resources (see sandbox.resources)
 
     @property
     def records(self) -> Store:
@@ -68,6 +64,7 @@ class Call:
 
 
 Handler = Callable[[Any, Call], Reply | Any]
+__all__ = ["Call", "Handler", "Provider", "Reply", "handles", "hook"]
 
 
 def handles(operation_id: str) -> Callable[[Handler], Handler]:
@@ -75,6 +72,21 @@ def handles(operation_id: str) -> Callable[[Handler], Handler]:
 
     def mark(function: Handler) -> Handler:
         function.operation_id = operation_id  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
+    """Bind a provider method to a point of a declared resource's generic handlers.
+
+    Points: `write` (call, old, draft) before any write — `old` is None on create,
+    `draft` None on delete; change `draft` in place or raise an ApiError;
+    `present` (call, record) -> the record as the wire shows it.
+    """
+
+    def mark(function: Handler) -> Handler:
+        function.resource_hook = (resource, point)  # type: ignore[attr-defined]
         return function
 
     return mark
@@ -98,15 +110,20 @@ class Provider:
     grant_field: ClassVar[str] = "scopes"
 
     handlers: ClassVar[dict[str, Handler]]
+    hooks: ClassVar[dict[tuple[str, str], Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.handlers = {}
+        cls.hooks = {}
         for klass in reversed(cls.__mro__):
             for attribute in vars(klass).values():
                 operation_id = getattr(attribute, "operation_id", None)
                 if operation_id is not None:
                     cls.handlers[operation_id] = attribute
+                point = getattr(attribute, "resource_hook", None)
+                if point is not None:
+                    cls.hooks[point] = attribute
         if not cls.mount and hasattr(cls, "name"):
             cls.mount = f"/{cls.name}"
 

@@ -1,64 +1,265 @@
-"""A tenant's records for one provider: named collections of JSON-ready dicts.
+"""A tenant's records for one provider: named collections of read-only JSON-ready records.
 
-Everything in a `Store` is plain data (dicts, lists, strings, numbers), so a
-tenant's whole world can be exported as JSON and restored exactly.
+Every write goes through the store (`put`, `insert`, `update`, `remove`,
+`next_id`), for three reasons:
+- **All or nothing.** Inside `transaction()` every write is logged with its
+  inverse; when the block raises, the store undoes them, so a refused request
+  leaves nothing behind whatever its handler wrote first.
+- **Read-only records.** Stored records are `FrozenRecord`s (nested dicts and
+  lists frozen too): a handler that reads one cannot change it behind the
+  store's back. `thaw(record)` gives a mutable copy to build the next version.
+- **One change signal.** Derived indexes (`derived()`) are told of every
+  change to the collections they watch; an index that can apply a change keeps
+  itself current, any other is dropped and rebuilt on its next use.
+
+Everything stored is plain data (dicts, lists, strings, numbers), so a tenant's
+world exports to JSON and restores exactly. `Storage` is the seam through
+which tenants obtain their stores (in memory here; a persistent store is one
+new class).
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 Record = dict[str, Any]
 
 
+class ReadOnlyError(TypeError):
+    """A stored record was changed in place instead of through the store."""
+
+
+def _refuse(*_: Any, **__: Any) -> Any:
+    raise ReadOnlyError("stored records are read-only: change them with store.update(...) (thaw() gives a copy)")
+
+
+class FrozenRecord(dict):
+    """A dict that refuses to change (a stored record, or a dict nested in one)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse
+
+    def __copy__(self) -> FrozenRecord:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenRecord:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_frozen_record, (dict(self),))
+
+
+class FrozenList(list):
+    """A list that refuses to change (a list nested in a stored record)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __iadd__ = __imul__ = _refuse
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_frozen_list, (list(self),))
+
+
+def _frozen_record(items: dict[str, Any]) -> FrozenRecord:
+    return FrozenRecord(items)
+
+
+def _frozen_list(items: list[Any]) -> FrozenList:
+    return FrozenList(items)
+
+
+def freeze(value: Any) -> Any:
+    """`value` with every dict and list in it made read-only (frozen parts are reused as they are)."""
+    kind = type(value)
+    if kind is dict:
+        return FrozenRecord({key: freeze(item) for key, item in value.items()})
+    if kind is list:
+        return FrozenList([freeze(item) for item in value])
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """A mutable deep copy of a (frozen) record or value."""
+    if isinstance(value, dict):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thaw(item) for item in value]
+    return value
+
+
+class Change(NamedTuple):
+    """One write: `old` is None for an insert, `new` is None for a removal."""
+
+    collection: str
+    key: str
+    old: Record | None
+    new: Record | None
+
+
+class Derived(Protocol):
+    """What `Store.derived` builds. `apply` is optional: without it, any watched change drops the index."""
+
+    def apply(self, change: Change) -> bool:
+        """Bring the index up to date with one change; False if it cannot (it is then rebuilt)."""
+        ...
+
+
+T = TypeVar("T")
+
+
 class Store:
+    """The records of one provider in one tenant."""
+
     def __init__(self) -> None:
-        self.collections: dict[str, dict[str, Record]] = {}
+        self._collections: dict[str, dict[str, Record]] = {}
         self.sequences: dict[str, int] = {}
-        # Bumped whenever a record is added or removed, so providers can cache
-        # derived indexes (such as sort orders) and know when to rebuild them.
-        self.version = 0
+        # name -> (index, collections it watches)
+        self._derived: dict[str, tuple[Any, frozenset[str]]] = {}
+        self._undo: list[Callable[[], None]] | None = None
 
-    def collection(self, name: str) -> dict[str, Record]:
-        """Records of a collection by their id (as a string), in insertion order."""
-        found = self.collections.get(name)
+    # -- reading ------------------------------------------------------------
+
+    def collection(self, name: str) -> Mapping[str, Record]:
+        """Records of a collection by their key (a string), in insertion order; read-only."""
+        found = self._collections.get(name)
         if found is None:
-            found = self.collections[name] = {}
-        return found
+            found = self._collections[name] = {}
+        return MappingProxyType(found)
 
-    def get(self, name: str, record_id: object) -> Record | None:
-        return self.collection(name).get(str(record_id))
+    def get(self, name: str, key: object) -> Record | None:
+        found = self._collections.get(name)
+        return None if found is None else found.get(str(key))
 
-    def put(self, name: str, record: Record, key: object | None = None) -> Record:
+    def count(self, name: str) -> int:
+        return len(self._collections.get(name, ()))
+
+    def names(self) -> list[str]:
+        return list(self._collections)
+
+    # -- writing ------------------------------------------------------------
+
+    def put(self, name: str, record: Mapping[str, Any], key: object | None = None) -> Record:
+        """Insert or replace a record (keyed by `key`, else its `id`); returns the stored, frozen record."""
         record_key = str(record["id"] if key is None else key)
-        records = self.collection(name)
-        if record_key not in records:
-            self.version += 1
-        records[record_key] = record
-        return record
+        stored = freeze(dict(record)) if type(record) is not FrozenRecord else record
+        self._write(name, record_key, stored)
+        return stored
 
-    def remove(self, name: str, record_id: object) -> Record | None:
-        removed = self.collection(name).pop(str(record_id), None)
-        if removed is not None:
-            self.version += 1
-        return removed
+    def insert(self, name: str, record: Mapping[str, Any], key: object | None = None) -> Record:
+        """`put` for a record that must be new."""
+        record_key = str(record["id"] if key is None else key)
+        if self.get(name, record_key) is not None:
+            raise KeyError(f"{name} already holds {record_key!r}")
+        return self.put(name, record, record_key)
+
+    def update(self, name: str, key: object, changes: Mapping[str, Any]) -> Record:
+        """The record with `changes` applied (a new frozen record replaces the old one)."""
+        record_key = str(key)
+        old = self.get(name, record_key)
+        if old is None:
+            raise KeyError(f"{name} holds no {record_key!r}")
+        if all(field in old and same(old[field], value) for field, value in changes.items()):
+            return old
+        new = FrozenRecord({**old, **{field: freeze(value) for field, value in changes.items()}})
+        self._write(name, record_key, new)
+        return new
+
+    def remove(self, name: str, key: object) -> Record | None:
+        record_key = str(key)
+        if self.get(name, record_key) is None:
+            return None
+        return self._write(name, record_key, None)
 
     def next_id(self, name: str) -> int:
-        """The next integer id for a collection, above every id already in it."""
+        """The next integer of a collection's sequence, above every numeric key already in it."""
         current = self.sequences.get(name)
         if current is None:
-            numeric = [int(key) for key in self.collection(name) if key.isdigit()]
-            current = max(numeric, default=0)
-        current += 1
-        self.sequences[name] = current
-        return current
+            current = max((int(key) for key in self._collections.get(name, ()) if key.isdigit()), default=0)
+        self.set_sequence(name, current + 1)
+        return current + 1
+
+    def set_sequence(self, name: str, value: int) -> None:
+        previous = self.sequences.get(name)
+        self.sequences[name] = value
+        if self._undo is not None:
+            self._undo.append(lambda: self._restore_sequence(name, previous))
+
+    def _restore_sequence(self, name: str, previous: int | None) -> None:
+        if previous is None:
+            self.sequences.pop(name, None)
+        else:
+            self.sequences[name] = previous
+
+    def _write(self, name: str, key: str, new: Record | None) -> Record | None:
+        records = self._collections.get(name)
+        if records is None:
+            records = self._collections[name] = {}
+        old = records.get(key)
+        if new is None:
+            del records[key]
+        else:
+            records[key] = new
+        if self._undo is not None:
+            self._undo.append(lambda: self._write(name, key, old))
+        self._signal(Change(name, key, old, new))
+        return old
+
+    # -- all or nothing -----------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Undo every write made inside the block if it raises. Nested blocks join the outer one."""
+        if self._undo is not None:
+            yield self
+            return
+        self._undo = []
+        try:
+            yield self
+        except BaseException:
+            undo, self._undo = self._undo, None
+            for step in reversed(undo):
+                step()
+            raise
+        finally:
+            self._undo = None
+
+    # -- derived indexes ----------------------------------------------------
+
+    def derived(self, name: str, build: Callable[[Store], T], watches: tuple[str, ...]) -> T:
+        """The index `name`, built by `build(store)` on first use and after a change it could not apply."""
+        found = self._derived.get(name)
+        if found is None:
+            index = build(self)
+            self._derived[name] = (index, frozenset(watches))
+            return index
+        return found[0]
+
+    def _signal(self, change: Change) -> None:
+        if not self._derived:
+            return
+        for name, (index, watches) in list(self._derived.items()):
+            if change.collection not in watches:
+                continue
+            apply = getattr(index, "apply", None)
+            if apply is None or not apply(change):
+                del self._derived[name]
+
+    # -- export -------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "collections": {name: list(records.values()) for name, records in self.collections.items()},
+            "collections": {name: list(records.values()) for name, records in self._collections.items()},
             "sequences": dict(self.sequences),
-            "keys": {name: list(records) for name, records in self.collections.items()},
+            "keys": {name: list(records) for name, records in self._collections.items()},
         }
 
     @classmethod
@@ -67,6 +268,55 @@ class Store:
         keys = data.get("keys", {})
         for name, records in data.get("collections", {}).items():
             names = keys.get(name) or [str(r["id"]) for r in records]
-            store.collections[name] = dict(zip(names, copy.deepcopy(records), strict=True))
+            store._collections[name] = dict(zip(names, (freeze(r) for r in records), strict=True))
         store.sequences = dict(data.get("sequences", {}))
         return store
+
+
+def same(old: Any, new: Any) -> bool:
+    """Equal values of the same JSON type (1 and 1.0 are the same number, True and 1 are not)."""
+    return old == new and isinstance(old, bool) == isinstance(new, bool)
+
+
+class Storage(Protocol):
+    """Where tenants' stores come from: the seam for another store (a persistent one, later)."""
+
+    def open(self, credential: str, provider: str) -> tuple[Store, bool]:
+        """The store of one provider in one tenant, and whether it is new (so must be seeded)."""
+        ...
+
+    def stores(self, credential: str) -> dict[str, Store]:
+        """Every store a tenant has, by provider."""
+        ...
+
+    def drop(self, credential: str) -> None:
+        """Forget every store of a tenant."""
+        ...
+
+    def replace(self, credential: str, stores: dict[str, Store]) -> None:
+        """Swap a tenant's stores for restored ones."""
+        ...
+
+
+class MemoryStorage:
+    """Stores kept in this process's memory (the default)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, dict[str, Store]] = {}
+
+    def open(self, credential: str, provider: str) -> tuple[Store, bool]:
+        stores = self._stores.setdefault(credential, {})
+        store = stores.get(provider)
+        if store is not None:
+            return store, False
+        store = stores[provider] = Store()
+        return store, True
+
+    def stores(self, credential: str) -> dict[str, Store]:
+        return dict(self._stores.get(credential, {}))
+
+    def drop(self, credential: str) -> None:
+        self._stores.pop(credential, None)
+
+    def replace(self, credential: str, stores: dict[str, Store]) -> None:
+        self._stores[credential] = dict(stores)

@@ -15,7 +15,7 @@ from sandbox.clock import Clock
 from sandbox.faults import FaultSet
 from sandbox.journal import Journal
 from sandbox.provider import Provider
-from sandbox.store import Record, Store
+from sandbox.store import MemoryStorage, Record, Storage, Store
 
 
 class Tenant:
@@ -45,10 +45,12 @@ class TenantRegistry:
         providers: dict[str, Provider],
         fixtures: Callable[[str], dict[str, list[Record]]],
         journal_limit: int,
+        storage: Storage | None = None,
     ) -> None:
         self.providers = providers
         self.fixtures = fixtures
         self.journal_limit = journal_limit
+        self.storage: Storage = storage or MemoryStorage()
         self._tenants: dict[str, Tenant] = {}
 
     def get(self, credential: str) -> Tenant:
@@ -63,15 +65,24 @@ class TenantRegistry:
     def store(self, tenant: Tenant, provider: Provider) -> Store:
         store = tenant.stores.get(provider.name)
         if store is None:
-            store = tenant.stores[provider.name] = Store()
-            provider.seed(store, copy.deepcopy(self.fixtures(provider.name)))
+            store, new = self.storage.open(tenant.credential, provider.name)
+            if new:
+                provider.seed(store, copy.deepcopy(self.fixtures(provider.name)))
+            tenant.stores[provider.name] = store
         return store
 
+    def replace_stores(self, tenant: Tenant, stores: dict[str, Store]) -> None:
+        self.storage.replace(tenant.credential, stores)
+        tenant.stores = dict(stores)
+
     def reset(self, credential: str) -> bool:
+        self.storage.drop(credential)
         return self._tenants.pop(credential, None) is not None
 
     def reset_all(self) -> int:
         count = len(self._tenants)
+        for credential in list(self._tenants):
+            self.storage.drop(credential)
         self._tenants.clear()
         return count
 
