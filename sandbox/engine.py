@@ -82,6 +82,8 @@ class Service:
         self.validators = {op.operation_id: RequestValidator(op) for op in spec.operations}
         self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
         self.resources = Resources(spec, provider.hooks, provider)
+        provider.resources = self.resources
+        provider.fixture_schemas = {**self.resources.fixture_schemas(), **provider.fixture_schemas}
         declared = {op.operation_id for op in spec.operations}
         served = set(provider.handlers) | set(self.resources.declaration.operations)
         missing = sorted(declared - served)

@@ -77,7 +77,9 @@ def fixture_problems(provider: Provider, spec: Spec, data: Any, source: str, sto
                 problems.append(f"{where}: duplicate key {key!r} in {collection}")
             seen.add(key)
     if not problems:
-        problems.extend(f"{source}: {problem}" for problem in provider.fixture_references(data, store))
+        declared = provider.resources.fixture_references(data, store) if provider.resources is not None else []
+        own = provider.fixture_references(data, store)
+        problems.extend(f"{source}: {problem}" for problem in [*declared, *own])
     return problems
 
 

@@ -109,6 +109,8 @@ class Provider:
     # operations name what they need in their spec's security requirement.
     grant_field: ClassVar[str] = "scopes"
 
+    # The provider's declared resources (set by the engine when it binds the provider to its spec).
+    resources: Resources | None = None
     handlers: ClassVar[dict[str, Handler]]
     hooks: ClassVar[dict[tuple[str, str], Handler]]
 
@@ -146,6 +148,8 @@ class Provider:
         """Put fixture records into a tenant's store. Records are copies, already validated."""
         for collection, records in fixtures.items():
             for record in records:
+                if self.resources is not None:
+                    self.resources.complete(collection, record)
                 store.put(collection, record, key=self.fixture_key(collection, record))
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:

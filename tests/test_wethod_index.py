@@ -1,16 +1,21 @@
-"""The Wethod list index against a brute-force filter, through random records, changes and filters."""
+"""The list index (a group's FieldIndexes, as Wethod's invoices use them) against a brute-force filter."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.providers.wethod import INVOICE_FILTERS, CompanyIndex, parse_filter
+from sandbox.resources.indexes import Group as CompanyIndex
+from sandbox.resources.operators import parse_filter
+
+# Wethod's filterable invoice fields and their operand types (as declared in specs/wethod.yaml).
+INVOICE_FILTERS = {"project_id": "integer", "issue_date": "date", "payment_date": "date", "updated_at": "date-time"}
 
 PROJECTS = st.integers(1, 6)
 DATES = st.dates(date(2024, 1, 1), date(2024, 1, 8)).map(date.isoformat)
@@ -206,3 +211,12 @@ def test_a_large_company_pages_quickly() -> None:
         expected = [record["id"] for record in stored if condition.matches(record["issue_date"])][:100]
         assert page == expected
         assert per_call < 0.01, f"{text}: {per_call * 1000:.1f} ms"
+
+
+def test_the_filters_above_are_the_ones_the_spec_declares() -> None:
+    from sandbox.resources.declaration import load_declaration
+    from sandbox.spec import Spec
+
+    spec = Spec.load(Path(__file__).resolve().parent.parent / "specs" / "wethod.yaml")
+    declared = load_declaration(spec).resources["invoices"].filters
+    assert {f.field: f.type for f in declared if f.match == "operators"} == INVOICE_FILTERS

@@ -53,10 +53,71 @@ class Resources:
         self.owner = owner  # the provider instance hooks are bound to
         self._namespace = uuid.UUID(self.declaration.uuid_namespace)
         self._operations = {op.operation_id: op for op in spec.operations}
-        self._properties = {
-            name: list(spec.component_schema(resource.schema).get("properties") or {}) if resource.schema else []
+        self._schemas = {
+            name: (spec.component_schema(resource.schema).get("properties") or {}) if resource.schema else {}
             for name, resource in self.declaration.resources.items()
         }
+        self._properties = {name: list(schema) for name, schema in self._schemas.items()}
+
+    # -- fixtures -------------------------------------------------------------
+
+    def fixture_schemas(self) -> dict[str, str]:
+        """Each declared resource's fixture schema, by collection."""
+        return {
+            name: resource.fixture_schema
+            for name, resource in self.declaration.resources.items()
+            if resource.fixture_schema is not None
+        }
+
+    def complete(self, collection: str, record: Record) -> None:
+        """Fill what a fixture record left out: declared defaults, then null for nullable wire fields."""
+        resource = self.declaration.resources.get(collection)
+        if resource is None:
+            return
+        for name, default in resource.defaults.items():
+            record.setdefault(name, thaw(default))
+        for name, schema in self._schemas[collection].items():
+            if name not in record and allows_null(schema):
+                record[name] = None
+
+    def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
+        """Records whose scope or declared references name nothing (in the fixtures or the live store)."""
+        scope = self.declaration.scope
+        problems: list[str] = []
+        for collection, records in fixtures.items():
+            resource = self.declaration.resources.get(collection)
+            if resource is None:
+                continue
+            for index, record in enumerate(records or []):
+                where = f"{collection}[{index}] (id={record.get('id')!r})"
+                scope_key = record.get(scope.field) if scope is not None and resource.scoped else None
+                if (
+                    scope is not None
+                    and resource.scoped
+                    and known(fixtures, store, scope.collection, scope_key) is None
+                ):
+                    problems.append(f"{where}: field '{scope.field}': no {singular(scope.collection)} {scope_key!r}")
+                    continue
+                for reference in resource.references:
+                    value = record.get(reference.field)
+                    if value is None:
+                        continue
+                    target = known(fixtures, store, reference.resource, value)
+                    if target is None or (
+                        scope is not None and scope_key is not None and target.get(scope.field) != scope_key
+                    ):
+                        within = f" in {singular(scope.collection)} {scope_key!r}" if scope and scope_key else ""
+                        problems.append(
+                            f"{where}: field '{reference.field}': no {singular(reference.resource)} {value!r}{within}"
+                        )
+        return problems
+
+    def coerce(self, resource: Resource, name: str, value: Any) -> Any:
+        """A body value as the field stores it: JSON Schema counts 1.0 as an integer, so store it as 1."""
+        schema = self._schemas[resource.name].get(name)
+        if isinstance(value, float) and value.is_integer() and "integer" in types_of(schema):
+            return int(value)
+        return value
 
     # -- dispatch -----------------------------------------------------------
 
@@ -242,7 +303,7 @@ class Resources:
             elif resource.states is not None and name == resource.states.field and resource.states.initial:
                 draft[name] = resource.states.initial
             elif name in body:
-                draft[name] = body[name]
+                draft[name] = self.coerce(resource, name, body[name])
             else:
                 draft[name] = thaw(resource.defaults.get(name))
         self.check_references(call, resource, draft, None)
@@ -260,7 +321,7 @@ class Resources:
         draft = dict(record)
         for name, value in (call.body or {}).items():
             if name in self._properties[resource.name]:
-                draft[name] = value
+                draft[name] = self.coerce(resource, name, value)
         self.check_references(call, resource, draft, record)
         return self._write(call, resource, record, draft)
 
@@ -510,6 +571,30 @@ def has_permission(call: Any, permission: str, grant_field: str) -> bool:
     """Whether the call's token may do `permission` (a token without a fixture grant may do anything)."""
     grant = call.grant
     return grant is None or grant_field not in grant or permission in grant[grant_field]
+
+
+def allows_null(schema: dict[str, Any]) -> bool:
+    if "null" in types_of(schema):
+        return True
+    options = schema.get("oneOf") or schema.get("anyOf") or []
+    return any("null" in types_of(option) for option in options) or None in (schema.get("enum") or [])
+
+
+def types_of(schema: dict[str, Any] | None) -> list[str]:
+    kind = (schema or {}).get("type")
+    return [kind] if isinstance(kind, str) else list(kind or [])
+
+
+def singular(collection: str) -> str:
+    return collection[:-3] + "y" if collection.endswith("ies") else collection.removesuffix("s")
+
+
+def known(fixtures: dict[str, list[Record]], store: Store | None, collection: str, key: Any) -> Record | None:
+    """A record by key among fixtures being loaded (keyed by id, or slug) and those already stored."""
+    for record in fixtures.get(collection) or []:
+        if str(record.get("id", record.get("slug"))) == str(key):
+            return record
+    return store.get(collection, key) if store is not None else None
 
 
 def short(text: str) -> str:
