@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
 from sandbox.clock import iso8601
+from sandbox.declared import DeclaredProvider, declared_specs
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
@@ -133,9 +134,8 @@ class Engine:
                 continue
             provider = provider_class()
             spec = Spec.load(spec_path)
-            self.services.append(Service(provider, spec))
-            self.providers[name] = provider
-            self.specs[name] = spec
+            self.add_service(provider, spec)
+        self.serve_declared_specs()
         admin_spec_path = self.settings.specs_dir / "sandbox.yaml"
         self.admin_spec = Spec.load(admin_spec_path if admin_spec_path.exists() else ADMIN_SPEC)
         self.admin = Service(Admin(), self.admin_spec)
@@ -146,6 +146,23 @@ class Engine:
         self.faults = FaultSet()
         for rule in self.settings.faults:
             self.faults.add(rule)
+
+    def add_service(self, provider: Provider, spec: Spec) -> None:
+        self.services.append(Service(provider, spec))
+        self.providers[provider.name] = provider
+        self.specs[provider.name] = spec
+
+    def serve_declared_specs(self) -> None:
+        """Serve every spec that declares its resources but has no provider module (sandbox.declared)."""
+        for path in sorted(self.settings.specs_dir.glob("*.yaml")):
+            name = path.stem
+            if "." in name or name == "sandbox" or name in self.providers:
+                continue
+            if self.settings.only and name not in self.settings.only:
+                continue
+            spec = Spec.load(path)
+            if declared_specs([spec], set(self.providers)):
+                self.add_service(DeclaredProvider(spec), spec)
 
     def fixtures_for(self, provider_name: str) -> Fixtures:
         return self.fixtures.get(provider_name, {})

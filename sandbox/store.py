@@ -201,17 +201,36 @@ class Store:
 
     def _write(self, name: str, key: str, new: Record | None) -> Record | None:
         records = self._collections.get(name)
+        created = records is None
         if records is None:
             records = self._collections[name] = {}
         old = records.get(key)
+        if self._undo is not None:
+            self._undo.append(self._undoing(name, key, old, created, removing=new is None))
         if new is None:
             del records[key]
         else:
             records[key] = new
-        if self._undo is not None:
-            self._undo.append(lambda: self._write(name, key, old))
         self._signal(Change(name, key, old, new))
         return old
+
+    def _undoing(self, name: str, key: str, old: Record | None, created: bool, removing: bool) -> Callable[[], None]:
+        """The step that puts a record back as it was (in its place, for a removed one)."""
+        records = self._collections[name]
+        # Replacing a key keeps its place in the dict; only a removed record needs its place remembered.
+        position = list(records).index(key) if removing else None
+
+        def undo() -> None:
+            self._write(name, key, old) if old is not None or key in records else None
+            if position is not None and list(records).index(key) != position:
+                ordered = list(records.items())
+                ordered.insert(position, ordered.pop())
+                records.clear()
+                records.update(ordered)
+            if created and not records:
+                del self._collections[name]
+
+        return undo
 
     # -- all or nothing -----------------------------------------------------
 

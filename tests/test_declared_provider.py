@@ -1,0 +1,105 @@
+"""A provider made of a spec and a fixtures file alone (tests/declared/), driven over HTTP.
+
+No provider module: the spec's x-sandbox block declares a CRUD resource, a
+filtered list and a two-state machine with a refused action, and the engine's
+generic handlers serve them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from sandbox.app import create_app
+from sandbox.engine import Settings
+
+HERE = Path(__file__).resolve().parent / "declared"
+AUTH = {"Authorization": "Bearer reader-1"}
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> TestClient:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "fixtures").mkdir()
+    shutil.copy(HERE / "library.yaml", tmp_path / "specs" / "library.yaml")
+    shutil.copy(HERE / "library.fixtures.yaml", tmp_path / "fixtures" / "library.yaml")
+    settings = Settings(specs_dir=tmp_path / "specs", fixtures_dir=tmp_path / "fixtures", validate_responses=True)
+    return TestClient(create_app(settings))
+
+
+def test_the_spec_alone_is_served_from_its_fixtures(library: TestClient) -> None:
+    assert library.get("/__sandbox/health").json()["providers"] == ["library"]
+    book = library.get("/library/books/2", headers=AUTH).json()
+    assert book == {
+        "id": 2,
+        "title": "Emma",
+        "author": "Austen",
+        "status": "lent",
+        "year": 1815,
+        "created_at": "2026-01-02T00:00:00Z",
+        "updated_at": "2026-01-02T00:00:00Z",
+    }
+    assert library.get("/library/books/1", headers=AUTH).json()["year"] is None  # nullable, left out: null
+    missing = library.get("/library/books/9", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json() == {"code": "not_found", "message": "No book 9."}
+    assert library.get("/library/books/1").status_code == 401
+
+
+def test_create_update_delete(library: TestClient) -> None:
+    library.post("/__sandbox/tenants/reader-1/clock", json={"set": "2026-05-01T12:00:00Z", "frozen": True})
+    created = library.post("/library/books", headers=AUTH, json={"title": "Ulysses", "author": "Joyce"})
+    assert created.status_code == 201
+    book = created.json()
+    assert book == {
+        "id": 4,
+        "title": "Ulysses",
+        "author": "Joyce",
+        "status": "available",
+        "year": None,
+        "created_at": "2026-05-01T12:00:00Z",
+        "updated_at": "2026-05-01T12:00:00Z",
+    }
+    assert library.get("/library/books/4", headers=AUTH).json() == book
+    library.post("/__sandbox/tenants/reader-1/clock", json={"advance": 60})
+    same = library.patch("/library/books/4", headers=AUTH, json={"title": "Ulysses"})
+    assert same.json()["updated_at"] == "2026-05-01T12:00:00Z"  # nothing changed: the timestamp stays
+    changed = library.patch("/library/books/4", headers=AUTH, json={"year": 1922.0})
+    assert changed.json()["year"] == 1922 and changed.json()["updated_at"] == "2026-05-01T12:01:00Z"
+    bad = library.patch("/library/books/4", headers=AUTH, json={"title": ""})
+    assert bad.status_code == 400 and library.get("/library/books/4", headers=AUTH).json() == changed.json()
+    assert library.delete("/library/books/4", headers=AUTH).status_code == 204
+    assert library.get("/library/books/4", headers=AUTH).status_code == 404
+    assert library.get("/library/books/4", headers={"Authorization": "Bearer reader-2"}).status_code == 404
+
+
+def test_list_filters_and_pages(library: TestClient) -> None:
+    def titles(query: str) -> list[str]:
+        reply = library.get(f"/library/books{query}", headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        return [book["title"] for book in reply.json()]
+
+    assert titles("") == ["Dune", "Emma"]  # default page size 2, id order
+    assert titles("?offset=2") == ["Persuasion"]
+    assert titles("?author=Austen") == ["Emma", "Persuasion"]
+    assert titles("?status=available") == ["Dune", "Persuasion"]
+    assert titles("?status=lent,available&limit=5") == ["Dune", "Emma", "Persuasion"]
+    assert titles("?author=Austen&status=available") == ["Persuasion"]
+    library.post("/library/books/1/lend", headers=AUTH)
+    assert titles("?status=lent") == ["Dune", "Emma"]  # the list follows the change
+
+
+def test_the_state_machine_moves_and_refuses(library: TestClient) -> None:
+    lent = library.post("/library/books/1/lend", headers=AUTH)
+    assert lent.status_code == 200 and lent.json()["status"] == "lent"
+    before = library.get("/library/books/1", headers=AUTH).json()
+    refused = library.post("/library/books/1/lend", headers=AUTH)
+    assert refused.status_code == 409
+    assert refused.json() == {"code": "conflict", "message": "Book 1 is lent: only available books can be lent."}
+    assert library.get("/library/books/1", headers=AUTH).json() == before  # a refusal changes nothing
+    returned = library.post("/library/books/1/return", headers=AUTH)
+    assert returned.json()["status"] == "available"
+    assert library.post("/library/books/1/return", headers=AUTH).status_code == 409
