@@ -33,16 +33,14 @@ from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.provider import Call, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
-from sandbox.spec import Operation, Router, Spec, SpecError
+from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
 from sandbox.validation import RequestValidator, SchemaValidator, compile_schema
 
 logger = logging.getLogger("sandbox")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPECS = PROJECT_ROOT / "specs"
-DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
-ADMIN_SPEC = DEFAULT_SPECS / "sandbox.yaml"
+DEFAULT_SPECS = SPECS_DIR
+DEFAULT_FIXTURES = SPECS_DIR.parent / "fixtures"
 MAX_BODY_BYTES = 1 << 20
 RECORD_LOADS = frozenset({"loadFixtures", "restoreState"})  # admin operations that bring in many records
 SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
