@@ -134,6 +134,7 @@ class Engine:
         self.admin = Service(Admin(), self.admin_spec)
         self.services.append(self.admin)
         self.services.sort(key=lambda s: len(s.mount), reverse=True)
+        self._settling = {name: p for name, p in self.providers.items() if type(p).settle is not Provider.settle}
         self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
         self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit)
         self.faults = FaultSet()
@@ -153,7 +154,15 @@ class Engine:
         return None
 
     def settle(self, tenant: Tenant) -> None:
-        tenant.settle(self.providers)
+        """Let each provider the tenant has used finish the work due by the tenant's time."""
+        now = None
+        for name, store in tenant.stores.items():
+            provider = self._settling.get(name)
+            if provider is None:
+                continue  # nothing ever falls due for it: skip the call (this runs before every request)
+            if now is None:
+                now = tenant.clock.now()
+            provider.settle(store, now)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
