@@ -15,6 +15,7 @@ import gc
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
+from sandbox.admin import Admin, provider_action
 from sandbox.clock import iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
@@ -68,24 +70,44 @@ class Settings:
     freeze_after_loads: bool = False
 
 
-class Service:
-    """A provider bound to its spec: routes, request validators, response schemas."""
+BoundHandler = Callable[[Call], Reply | Any]
 
-    def __init__(self, provider: Provider, spec: Spec) -> None:
+
+class Service:
+    """A provider bound to its spec: routes, request validators, response schemas.
+
+    `extensions` are more specs served at the same mount, each with the
+    handlers of its operations (the admin API serves the providers' admin
+    specs this way).
+    """
+
+    def __init__(
+        self, provider: Provider, spec: Spec, extensions: Sequence[tuple[Spec, dict[str, BoundHandler]]] = ()
+    ) -> None:
         self.provider = provider
         self.spec = spec
         self.mount = provider.mount
-        self.router = Router(spec.operations)
-        self.validators = {op.operation_id: RequestValidator(op) for op in spec.operations}
+        own = {op_id: functools.partial(handler, provider) for op_id, handler in provider.handlers.items()}
+        self.handlers: dict[str, BoundHandler] = {}
+        routes: set[tuple[str, str]] = set()
+        for served, handlers in [(spec, own), *extensions]:
+            declared = {op.operation_id for op in served.operations}
+            missing = sorted(declared - set(handlers))
+            stray = sorted(set(handlers) - declared)
+            if missing or stray:
+                raise SpecError(
+                    f"{served.source}: operations without a handler: {missing or 'none'}; "
+                    f"handlers without an operation: {stray or 'none'}"
+                )
+            for op in served.operations:
+                if op.operation_id in self.handlers or (op.method, op.path) in routes:
+                    raise SpecError(f"{served.source}: {op.operation_id} ({op.method} {op.path}) is served twice")
+                routes.add((op.method, op.path))
+                self.handlers[op.operation_id] = handlers[op.operation_id]
+        self.operations = [op for served, _ in [(spec, own), *extensions] for op in served.operations]
+        self.router = Router(self.operations)
+        self.validators = {op.operation_id: RequestValidator(op) for op in self.operations}
         self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
-        declared = {op.operation_id for op in spec.operations}
-        missing = sorted(declared - set(provider.handlers))
-        stray = sorted(set(provider.handlers) - declared)
-        if missing or stray:
-            raise SpecError(
-                f"{spec.source}: operations without a handler: {missing or 'none'}; "
-                f"handlers without an operation: {stray or 'none'}"
-            )
 
     def response_problem(self, operation: Operation, reply: Reply) -> str | None:
         """Why a reply breaks the spec, or None when it conforms."""
@@ -113,13 +135,12 @@ class Service:
 
 class Engine:
     def __init__(self, settings: Settings | None = None) -> None:
-        from sandbox.admin import Admin
-
         self.settings = settings or Settings()
         self.started_at = time.monotonic()
         self.services: list[Service] = []
         self.providers: dict[str, Provider] = {}
         self.specs: dict[str, Spec] = {}
+        self.admin_specs: dict[str, Spec] = {}  # provider name -> its admin spec (test helpers)
         for name, provider_class in provider_package.discover().items():
             spec_path = self.settings.specs_dir / f"{name}.yaml"
             if not spec_path.exists() or (self.settings.only and name not in self.settings.only):
@@ -129,9 +150,17 @@ class Engine:
             self.services.append(Service(provider, spec))
             self.providers[name] = provider
             self.specs[name] = spec
+            admin_spec = self.load_admin_spec(provider)
+            if admin_spec is not None:
+                self.admin_specs[name] = admin_spec
         admin_spec_path = self.settings.specs_dir / "sandbox.yaml"
         self.admin_spec = Spec.load(admin_spec_path if admin_spec_path.exists() else ADMIN_SPEC)
-        self.admin = Service(Admin(), self.admin_spec)
+        extensions = []
+        for name, spec in self.admin_specs.items():
+            provider = self.providers[name]
+            actions = {op_id: provider_action(provider, action) for op_id, action in provider.admin_actions.items()}
+            extensions.append((spec, actions))
+        self.admin = Service(Admin(), self.admin_spec, extensions)
         self.services.append(self.admin)
         self.services.sort(key=lambda s: len(s.mount), reverse=True)
         self._settling = {name: p for name, p in self.providers.items() if type(p).settle is not Provider.settle}
@@ -141,11 +170,26 @@ class Engine:
         for rule in self.settings.faults:
             self.faults.add(rule)
 
+    def load_admin_spec(self, provider: Provider) -> Spec | None:
+        """`specs/<name>.admin.yaml`: the provider's test helpers, under /__sandbox/tenants/{credential}/<name>/."""
+        path = self.settings.specs_dir / f"{provider.name}.admin.yaml"
+        if not path.exists():
+            if provider.admin_actions:
+                raise SpecError(f"{path}: missing, but {provider.name} declares admin actions")
+            return None
+        spec = Spec.load(path)
+        prefix = f"/tenants/{{credential}}/{provider.name}/"
+        outside = sorted(op.path for op in spec.operations if not op.path.startswith(prefix))
+        if outside:
+            raise SpecError(f"{path}: admin actions must be served under {prefix}, not {outside[0]}")
+        return spec
+
     def fixtures_for(self, provider_name: str) -> Fixtures:
         return self.fixtures.get(provider_name, {})
 
     def all_specs(self) -> dict[str, Spec]:
-        return {**self.specs, "sandbox": self.admin_spec}
+        admin_specs = {spec.name: spec for spec in self.admin_specs.values()}
+        return {**self.specs, "sandbox": self.admin_spec, **admin_specs}
 
     def service_for(self, path: str) -> Service | None:
         for service in self.services:
@@ -304,7 +348,7 @@ class Exchange:
             engine=self.engine,
         )
         self.provider.before(self.call)
-        result = self.provider.handlers[operation.operation_id](self.provider, self.call)
+        result = self.service.handlers[operation.operation_id](self.call)
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _apply_fault(self) -> None:

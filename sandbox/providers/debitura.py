@@ -37,7 +37,7 @@ from sandbox import idempotency
 from sandbox.auth import bearer_token, unauthorized, valid_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
-from sandbox.provider import Call, Provider, Reply, handles
+from sandbox.provider import Call, Provider, Reply, admin_action, handles
 from sandbox.store import Record, Store
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
@@ -545,6 +545,16 @@ class Debitura(Provider):
         if creditor is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Creditor not found.", code="CreditorNotFound")
         return {key: value for key, value in creditor.items() if not key.startswith("_")}
+
+    # -- test helpers of the admin API (specs/debitura.admin.yaml) ------------
+
+    @admin_action("debituraPartnerMessage")
+    def partner_message_action(self, call: Call) -> Reply:
+        return Reply(partner_message(call.records, call.clock_now, call.path["id"], call.body), status=201)
+
+    @admin_action("debituraResolveTask")
+    def resolve_task_action(self, call: Call) -> Any:
+        return resolve_task(call.records, call.clock_now, call.path["id"])
 
 
 # -- the counterparty (driven through the admin API) ---------------------------
