@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
 from sandbox.clock import iso8601
+from sandbox.credentials import CredentialReader, credential_reader
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
@@ -87,6 +88,7 @@ class Service:
         self.provider = provider
         self.spec = spec
         self.mount = provider.mount
+        self.credential = credential_reader_of(provider, spec)
         own = {op_id: functools.partial(handler, provider) for op_id, handler in provider.handlers.items()}
         self.handlers: dict[str, BoundHandler] = {}
         routes: set[tuple[str, str]] = set()
@@ -131,6 +133,21 @@ class Service:
     def error_reply(self, error: ApiError) -> Reply:
         status = self.provider.error_status(error)
         return Reply(self.provider.error_body(error, status), status, dict(error.headers))
+
+
+def credential_reader_of(provider: Provider, spec: Spec) -> CredentialReader | None:
+    """The provider's own `credential()` if it defines one, else what its spec's securitySchemes say."""
+    if not provider.authenticated:
+        return None
+    if type(provider).credential is not Provider.credential:
+        return provider.credential
+    reader = credential_reader(spec.resolved)
+    if reader is None:
+        raise SpecError(
+            f"{spec.source}: its securitySchemes and security do not say how to read a credential "
+            f"(http bearer or basic, or apiKey in a header); give {provider.name} a credential() method"
+        )
+    return reader
 
 
 class Engine:
@@ -313,7 +330,7 @@ class Exchange:
                 headers={"Allow": allowed},
             )
         self.operation = operation
-        credential = self.provider.credential(self.headers) if self.provider.authenticated else None
+        credential = self.service.credential(self.headers) if self.service.credential is not None else None
         store = now = None
         if credential is not None:
             registry = self.engine.tenants

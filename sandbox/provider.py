@@ -150,7 +150,11 @@ class Provider:
             cls.mount = f"/{cls.name}"
 
     def credential(self, headers: dict[str, str]) -> str:
-        """The credential (tenant key) of a request; raise an UNAUTHORIZED ApiError if none."""
+        """The credential (tenant key) of a request; raise an UNAUTHORIZED ApiError if none.
+
+        Define it only when the spec's `securitySchemes` do not say enough:
+        otherwise the engine reads the credential as they say (`sandbox.credentials`).
+        """
         raise NotImplementedError
 
     def error_body(self, error: ApiError, status: int) -> Any:

@@ -34,7 +34,6 @@ from itertools import islice, pairwise
 from typing import Any, ClassVar
 
 from sandbox import idempotency
-from sandbox.auth import bearer_token, unauthorized, valid_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, Reply, admin_action, handles
@@ -244,22 +243,6 @@ class Debitura(Provider):
         "settings": "SettingsRecord",
     }
     error_statuses: ClassVar[dict[ErrorKind, int]] = {ErrorKind.CONFLICT: 422, ErrorKind.PRECONDITION: 400}
-
-    def credential(self, headers: dict[str, str]) -> str:
-        key = headers.get("xapikey")
-        if key is not None:
-            key = key.strip()
-            if not key:
-                raise unauthorized("The XApiKey header is empty: send your API key in it.")
-            if not valid_token(key):
-                raise unauthorized("Malformed XApiKey header: expected an API key.")
-            return key
-        token = bearer_token(headers, required=False)
-        if token is None:
-            raise unauthorized(
-                "No credentials: send your API key in the 'XApiKey' header or as 'Authorization: Bearer <key>'."
-            )
-        return token
 
     def error_body(self, error: ApiError, status: int) -> Any:
         code = error.code or ERROR_CODES[error.kind]

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.auth import bearer_token
 from sandbox.clock import parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, Reply, handles
@@ -455,11 +454,6 @@ class Wethod(Provider):
 
     def __init__(self) -> None:
         self._indexes: weakref.WeakKeyDictionary[Store, dict[str, CollectionIndex]] = weakref.WeakKeyDictionary()
-
-    def credential(self, headers: dict[str, str]) -> str:
-        token = bearer_token(headers)
-        assert token is not None
-        return token
 
     def error_body(self, error: ApiError, status: int) -> Any:
         if error.kind is ErrorKind.INVALID:
