@@ -2,19 +2,21 @@
 
 It is served like a provider (from `specs/sandbox.yaml`, validated the same
 way) but needs no credential: the tenant it acts on is named in the path.
+Providers add their own test helpers to it (`@admin_action` methods and
+`specs/<name>.admin.yaml`); `provider_action` runs them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.clock import Clock, in_range, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.fixtures import fixture_problems
-from sandbox.provider import Call, Provider, Reply, handles
-from sandbox.providers import debitura
+from sandbox.provider import Call, Handler, Provider, Reply, handles
 from sandbox.store import Store
 from sandbox.tenants import Tenant
 
@@ -180,32 +182,26 @@ class Admin(Provider):
         engine.settle(tenant)
         return {"loaded": loaded}
 
-    # -- Debitura test helpers (the work is in sandbox/providers/debitura.py) --
-
-    @handles("debituraPartnerMessage")
-    def debitura_partner_message(self, call: Call) -> Reply:
-        store, now = debitura_world(call)
-        return Reply(debitura.partner_message(store, now, call.path["id"], call.body), status=201)
-
-    @handles("debituraResolveTask")
-    def debitura_resolve_task(self, call: Call) -> Any:
-        store, now = debitura_world(call)
-        return debitura.resolve_task(store, now, call.path["id"])
-
 
 def tenant_of(call: Call) -> Tenant:
     return call.engine.tenants.get(call.path["credential"])
 
 
-def debitura_world(call: Call) -> tuple[Store, datetime]:
-    """The tenant's Debitura store with due work finished, and the tenant's time."""
-    provider = call.engine.providers.get("debitura")
-    if provider is None:
-        raise ApiError(ErrorKind.NOT_FOUND, "Debitura is not served by this sandbox.")
-    tenant = tenant_of(call)
-    store = call.engine.tenants.store(tenant, provider)
-    call.engine.settle(tenant)
-    return store, tenant.clock.now()
+def provider_action(provider: Provider, action: Handler) -> Callable[[Call], Any]:
+    """Run a provider's `@admin_action` on the tenant named by `{credential}`.
+
+    The action gets the call with that tenant, its store for the provider
+    (seeded on first use) after due work is finished, and the tenant's time.
+    """
+
+    def run(call: Call) -> Any:
+        tenant = tenant_of(call)
+        store = call.engine.tenants.store(tenant, provider)
+        call.engine.settle(tenant)
+        now = tenant.clock.now()
+        return action(provider, dataclasses.replace(call, tenant=tenant, store=store, now=now))
+
+    return run
 
 
 def expectation_problem(expectation: dict[str, Any], matched: int) -> str | None:

@@ -1,8 +1,8 @@
 """A provider made of a spec alone: for specs whose `x-sandbox` block says everything.
 
 A spec in the specs folder with an `x-sandbox` block and no module in
-`sandbox/providers/` is served by a `DeclaredProvider`: credentials from its
-security scheme, errors `{"code", "message"}` (statuses overridable with
+`sandbox/providers/` is served by a `DeclaredProvider`: credentials as its
+security schemes say (sandbox.credentials), errors `{"code", "message"}` (statuses overridable with
 `x-sandbox.error-statuses`, e.g. `{invalid: 422}`), and the generic handlers
 of its declared resources.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.auth import bearer_token
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Provider
 from sandbox.spec import Spec
@@ -25,11 +24,6 @@ class DeclaredProvider(Provider):
         self.name = spec.name  # type: ignore[misc]
         self.mount = block.get("mount", f"/{spec.name}")  # type: ignore[misc]
         self.error_statuses = {ErrorKind(kind): status for kind, status in (block.get("error-statuses") or {}).items()}  # type: ignore[misc]
-
-    def credential(self, headers: dict[str, str]) -> str:
-        token = bearer_token(headers)
-        assert token is not None
-        return token
 
     def error_body(self, error: ApiError, status: int) -> Any:
         return {"code": error.code or error.kind.value, "message": error.message}

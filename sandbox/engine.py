@@ -15,6 +15,7 @@ import gc
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
+from sandbox.admin import Admin, provider_action
 from sandbox.clock import iso8601
+from sandbox.credentials import CredentialReader, credential_reader
 from sandbox.declared import DeclaredProvider, declared_specs
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
@@ -35,16 +38,14 @@ from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.provider import Call, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
 from sandbox.resources.layer import Resources
-from sandbox.spec import Operation, Router, Spec, SpecError
+from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
 from sandbox.validation import RequestValidator, SchemaValidator, compile_schema
 
 logger = logging.getLogger("sandbox")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPECS = PROJECT_ROOT / "specs"
-DEFAULT_FIXTURES = PROJECT_ROOT / "fixtures"
-ADMIN_SPEC = DEFAULT_SPECS / "sandbox.yaml"
+DEFAULT_SPECS = SPECS_DIR
+DEFAULT_FIXTURES = SPECS_DIR.parent / "fixtures"
 MAX_BODY_BYTES = 1 << 20
 RECORD_LOADS = frozenset({"loadFixtures", "restoreState"})  # admin operations that bring in many records
 SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
@@ -72,28 +73,50 @@ class Settings:
     freeze_after_loads: bool = False
 
 
-class Service:
-    """A provider bound to its spec: routes, request validators, response schemas."""
+BoundHandler = Callable[[Call], Reply | Any]
 
-    def __init__(self, provider: Provider, spec: Spec) -> None:
+
+class Service:
+    """A provider bound to its spec: routes, request validators, response schemas.
+
+    `extensions` are more specs served at the same mount, each with the
+    handlers of its operations (the admin API serves the providers' admin
+    specs this way).
+    """
+
+    def __init__(
+        self, provider: Provider, spec: Spec, extensions: Sequence[tuple[Spec, dict[str, BoundHandler]]] = ()
+    ) -> None:
         self.provider = provider
         self.spec = spec
         self.mount = provider.mount
-        self.router = Router(spec.operations)
-        self.validators = {op.operation_id: RequestValidator(op) for op in spec.operations}
-        self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
+        self.credential = credential_reader_of(provider, spec)
         self.resources = Resources(spec, provider.hooks, provider)
         provider.resources = self.resources
         provider.fixture_schemas = {**self.resources.fixture_schemas(), **provider.fixture_schemas}
-        declared = {op.operation_id for op in spec.operations}
-        served = set(provider.handlers) | set(self.resources.declaration.operations)
-        missing = sorted(declared - served)
-        stray = sorted(set(provider.handlers) - declared)
-        if missing or stray:
-            raise SpecError(
-                f"{spec.source}: operations without a handler or a declared resource role: {missing or 'none'}; "
-                f"handlers without an operation: {stray or 'none'}"
-            )
+        # An operation is served by the provider's own handler, else by its declared resource role.
+        own: dict[str, BoundHandler] = {op_id: self.resources.handle for op_id in self.resources.declaration.operations}
+        own.update({op_id: functools.partial(handler, provider) for op_id, handler in provider.handlers.items()})
+        self.handlers: dict[str, BoundHandler] = {}
+        routes: set[tuple[str, str]] = set()
+        for served, handlers in [(spec, own), *extensions]:
+            declared = {op.operation_id for op in served.operations}
+            missing = sorted(declared - set(handlers))
+            stray = sorted(set(handlers) - declared)
+            if missing or stray:
+                raise SpecError(
+                    f"{served.source}: operations without a handler: {missing or 'none'}; "
+                    f"handlers without an operation: {stray or 'none'}"
+                )
+            for op in served.operations:
+                if op.operation_id in self.handlers or (op.method, op.path) in routes:
+                    raise SpecError(f"{served.source}: {op.operation_id} ({op.method} {op.path}) is served twice")
+                routes.add((op.method, op.path))
+                self.handlers[op.operation_id] = handlers[op.operation_id]
+        self.operations = [op for served, _ in [(spec, own), *extensions] for op in served.operations]
+        self.router = Router(self.operations)
+        self.validators = {op.operation_id: RequestValidator(op) for op in self.operations}
+        self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
 
     def response_problem(self, operation: Operation, reply: Reply) -> str | None:
         """Why a reply breaks the spec, or None when it conforms."""
@@ -119,15 +142,29 @@ class Service:
         return Reply(self.provider.error_body(error, status), status, dict(error.headers))
 
 
+def credential_reader_of(provider: Provider, spec: Spec) -> CredentialReader | None:
+    """The provider's own `credential()` if it defines one, else what its spec's securitySchemes say."""
+    if not provider.authenticated:
+        return None
+    if type(provider).credential is not Provider.credential:
+        return provider.credential
+    reader = credential_reader(spec.resolved)
+    if reader is None:
+        raise SpecError(
+            f"{spec.source}: its securitySchemes and security do not say how to read a credential "
+            f"(http bearer or basic, or apiKey in a header); give {provider.name} a credential() method"
+        )
+    return reader
+
+
 class Engine:
     def __init__(self, settings: Settings | None = None) -> None:
-        from sandbox.admin import Admin
-
         self.settings = settings or Settings()
         self.started_at = time.monotonic()
         self.services: list[Service] = []
         self.providers: dict[str, Provider] = {}
         self.specs: dict[str, Spec] = {}
+        self.admin_specs: dict[str, Spec] = {}  # provider name -> its admin spec (test helpers)
         for name, provider_class in provider_package.discover().items():
             spec_path = self.settings.specs_dir / f"{name}.yaml"
             if not spec_path.exists() or (self.settings.only and name not in self.settings.only):
@@ -135,12 +172,21 @@ class Engine:
             provider = provider_class()
             spec = Spec.load(spec_path)
             self.add_service(provider, spec)
+            admin_spec = self.load_admin_spec(provider)
+            if admin_spec is not None:
+                self.admin_specs[name] = admin_spec
         self.serve_declared_specs()
         admin_spec_path = self.settings.specs_dir / "sandbox.yaml"
         self.admin_spec = Spec.load(admin_spec_path if admin_spec_path.exists() else ADMIN_SPEC)
-        self.admin = Service(Admin(), self.admin_spec)
+        extensions = []
+        for name, spec in self.admin_specs.items():
+            provider = self.providers[name]
+            actions = {op_id: provider_action(provider, action) for op_id, action in provider.admin_actions.items()}
+            extensions.append((spec, actions))
+        self.admin = Service(Admin(), self.admin_spec, extensions)
         self.services.append(self.admin)
         self.services.sort(key=lambda s: len(s.mount), reverse=True)
+        self._settling = {name: p for name, p in self.providers.items() if type(p).settle is not Provider.settle}
         self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
         self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit)
         self.faults = FaultSet()
@@ -164,11 +210,26 @@ class Engine:
             if declared_specs([spec], set(self.providers)):
                 self.add_service(DeclaredProvider(spec), spec)
 
+    def load_admin_spec(self, provider: Provider) -> Spec | None:
+        """`specs/<name>.admin.yaml`: the provider's test helpers, under /__sandbox/tenants/{credential}/<name>/."""
+        path = self.settings.specs_dir / f"{provider.name}.admin.yaml"
+        if not path.exists():
+            if provider.admin_actions:
+                raise SpecError(f"{path}: missing, but {provider.name} declares admin actions")
+            return None
+        spec = Spec.load(path)
+        prefix = f"/tenants/{{credential}}/{provider.name}/"
+        outside = sorted(op.path for op in spec.operations if not op.path.startswith(prefix))
+        if outside:
+            raise SpecError(f"{path}: admin actions must be served under {prefix}, not {outside[0]}")
+        return spec
+
     def fixtures_for(self, provider_name: str) -> Fixtures:
         return self.fixtures.get(provider_name, {})
 
     def all_specs(self) -> dict[str, Spec]:
-        return {**self.specs, "sandbox": self.admin_spec}
+        admin_specs = {spec.name: spec for spec in self.admin_specs.values()}
+        return {**self.specs, "sandbox": self.admin_spec, **admin_specs}
 
     def service_for(self, path: str) -> Service | None:
         for service in self.services:
@@ -177,7 +238,15 @@ class Engine:
         return None
 
     def settle(self, tenant: Tenant) -> None:
-        tenant.settle(self.providers)
+        """Let each provider the tenant has used finish the work due by the tenant's time."""
+        now = None
+        for name, store in tenant.stores.items():
+            provider = self._settling.get(name)
+            if provider is None:
+                continue  # nothing ever falls due for it: skip the call (this runs before every request)
+            if now is None:
+                now = tenant.clock.now()
+            provider.settle(store, now)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -284,7 +353,7 @@ class Exchange:
                 headers={"Allow": allowed},
             )
         self.operation = operation
-        credential = self.provider.credential(self.headers) if self.provider.authenticated else None
+        credential = self.service.credential(self.headers) if self.service.credential is not None else None
         store = now = None
         if credential is not None:
             registry = self.engine.tenants
@@ -320,17 +389,12 @@ class Exchange:
             resources=self.service.resources,
         )
         self.provider.before(self.call)
+        handler = self.service.handlers[operation.operation_id]
         if store is None:
-            return self._run_handler(operation.operation_id)
-        with store.transaction():  # a handler that raises leaves nothing it wrote behind
-            return self._run_handler(operation.operation_id)
-
-    def _run_handler(self, operation_id: str) -> Reply:
-        assert self.call is not None
-        handler = self.provider.handlers.get(operation_id)
-        if handler is None:
-            return self.service.resources.handle(self.call)
-        result = handler(self.provider, self.call)
+            result = handler(self.call)
+        else:
+            with store.transaction():  # a handler that raises leaves nothing it wrote behind
+                result = handler(self.call)
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _apply_fault(self) -> None:

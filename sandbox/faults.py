@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 from sandbox.errors import ErrorKind
+from sandbox.spec import ADMIN_SPEC, Spec
+from sandbox.validation import compile_schema, to_api_error
 
 FAULT_STATUSES: dict[int, ErrorKind] = {
     429: ErrorKind.RATE_LIMITED,
@@ -32,10 +34,6 @@ class FaultFileError(Exception):
 
 def read_fault_rules(path: Path) -> list[dict[str, Any]]:
     """Rules from a YAML file (a list, or a mapping with a `faults` list), checked against the admin spec."""
-    from sandbox.engine import ADMIN_SPEC
-    from sandbox.spec import Spec
-    from sandbox.validation import compile_schema, to_api_error
-
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -10,18 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from sandbox.errors import DEFAULT_STATUS, ApiError, ErrorKind
+from sandbox.faults import FaultSet
 from sandbox.ratelimit import RateLimit, RateStatus
 from sandbox.reply import Reply
+from sandbox.resources.layer import Resources
+from sandbox.spec import Operation, Spec
 from sandbox.store import Record, Store
-
-if TYPE_CHECKING:
-    from sandbox.engine import Engine
-    from sandbox.resources.layer import Resources
-    from sandbox.spec import Operation
-    from sandbox.tenants import Tenant
+from sandbox.tenants import Tenant, TenantRegistry
 
 
 @dataclass
@@ -40,7 +38,7 @@ class Call:
     store: Store | None
     now: datetime | None
     base_url: str
-    engine: Engine
+    engine: Sandbox
     resources: Resources | None = None  # the provider's declared resources (see sandbox.resources)
 
     @property
@@ -61,6 +59,23 @@ class Call:
         if self.store is None or self.credential is None:
             return None
         return self.store.get("tokens", self.credential)
+
+
+class Sandbox(Protocol):
+    """What a handler may use of the engine that runs it (`call.engine`; the admin API needs it).
+
+    `sandbox.engine.Engine` is one. It is described here rather than imported
+    so that no module of `sandbox/` imports the engine back (no import cycles).
+    """
+
+    providers: dict[str, Provider]
+    specs: dict[str, Spec]
+    tenants: TenantRegistry
+    faults: FaultSet
+
+    def settle(self, tenant: Tenant) -> None: ...
+
+    def all_specs(self) -> dict[str, Spec]: ...
 
 
 Handler = Callable[[Any, Call], Reply | Any]
@@ -92,6 +107,24 @@ def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
     return mark
 
 
+def admin_action(operation_id: str) -> Callable[[Handler], Handler]:
+    """Bind a provider method to an operation of its admin spec, `specs/<name>.admin.yaml`.
+
+    Those operations are test helpers served by the admin API, under
+    `/__sandbox/tenants/{credential}/<name>/...`, with no credential. The
+    method gets a `Call` for the tenant named by `{credential}`: `call.records`
+    is that tenant's store for this provider (seeded on first use, due work
+    settled) and `call.clock_now` the tenant clock's time. Errors are rendered
+    in the admin API's envelope.
+    """
+
+    def mark(function: Handler) -> Handler:
+        function.admin_operation_id = operation_id  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
 class Provider:
     name: ClassVar[str]
     # Where the provider is served; defaults to "/<name>".
@@ -113,11 +146,14 @@ class Provider:
     resources: Resources | None = None
     handlers: ClassVar[dict[str, Handler]]
     hooks: ClassVar[dict[tuple[str, str], Handler]]
+    # Test helpers of the admin spec (`@admin_action`), by operationId.
+    admin_actions: ClassVar[dict[str, Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.handlers = {}
         cls.hooks = {}
+        cls.admin_actions = {}
         for klass in reversed(cls.__mro__):
             for attribute in vars(klass).values():
                 operation_id = getattr(attribute, "operation_id", None)
@@ -126,11 +162,18 @@ class Provider:
                 point = getattr(attribute, "resource_hook", None)
                 if point is not None:
                     cls.hooks[point] = attribute
+                admin_operation_id = getattr(attribute, "admin_operation_id", None)
+                if admin_operation_id is not None:
+                    cls.admin_actions[admin_operation_id] = attribute
         if not cls.mount and hasattr(cls, "name"):
             cls.mount = f"/{cls.name}"
 
     def credential(self, headers: dict[str, str]) -> str:
-        """The credential (tenant key) of a request; raise an UNAUTHORIZED ApiError if none."""
+        """The credential (tenant key) of a request; raise an UNAUTHORIZED ApiError if none.
+
+        Define it only when the spec's `securitySchemes` do not say enough:
+        otherwise the engine reads the credential as they say (`sandbox.credentials`).
+        """
         raise NotImplementedError
 
     def error_body(self, error: ApiError, status: int) -> Any:

@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+# The specs shipped with the sandbox; `specs/sandbox.yaml` is the admin API's.
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+ADMIN_SPEC = SPECS_DIR / "sandbox.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 

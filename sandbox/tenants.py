@@ -8,14 +8,21 @@ provider's fixtures the first time the tenant calls it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from sandbox.clock import Clock
 from sandbox.faults import FaultSet
 from sandbox.journal import Journal
-from sandbox.provider import Provider
 from sandbox.store import MemoryStorage, Record, Storage, Store
+
+
+class Seeds(Protocol):
+    """What a tenant needs of a provider: a `sandbox.provider.Provider` (not imported: no import cycle)."""
+
+    name: str
+
+    def seed(self, store: Store, fixtures: dict[str, list[Record]]) -> None: ...
 
 
 class Tenant:
@@ -28,21 +35,11 @@ class Tenant:
         self.meters: dict[str, Any] = {}
         self.faults = FaultSet()
 
-    def settle(self, providers: dict[str, Provider]) -> None:
-        now = None
-        for name, store in self.stores.items():
-            provider = providers[name]
-            if type(provider).settle is Provider.settle:
-                continue  # nothing ever falls due for it: skip the call (this runs before every request)
-            if now is None:
-                now = self.clock.now()
-            provider.settle(store, now)
-
 
 class TenantRegistry:
     def __init__(
         self,
-        providers: dict[str, Provider],
+        providers: Mapping[str, Seeds],
         fixtures: Callable[[str], dict[str, list[Record]]],
         journal_limit: int,
         storage: Storage | None = None,
@@ -62,7 +59,7 @@ class TenantRegistry:
     def find(self, credential: str) -> Tenant | None:
         return self._tenants.get(credential)
 
-    def store(self, tenant: Tenant, provider: Provider) -> Store:
+    def store(self, tenant: Tenant, provider: Seeds) -> Store:
         store = tenant.stores.get(provider.name)
         if store is None:
             store, new = self.storage.open(tenant.credential, provider.name)

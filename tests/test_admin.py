@@ -168,3 +168,12 @@ def test_unknown_admin_paths_are_404_in_the_admin_envelope(client: TestClient) -
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert client.get("/elsewhere").status_code == 404
+
+
+def test_a_providers_admin_spec_is_served_too(client: TestClient) -> None:
+    response = client.get("/__sandbox/specs/debitura.admin.yaml")
+    assert response.status_code == 200
+    with open("specs/debitura.admin.yaml", encoding="utf-8") as spec:
+        assert response.text == spec.read()
+    assert client.get("/__sandbox/specs/debitura.admin").text == response.text
+    assert client.get("/__sandbox/specs/payt.admin.yaml").status_code == 404

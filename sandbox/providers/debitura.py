@@ -34,10 +34,9 @@ from itertools import islice, pairwise
 from typing import Any, ClassVar
 
 from sandbox import idempotency
-from sandbox.auth import bearer_token, unauthorized, valid_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
-from sandbox.provider import Call, Provider, Reply, handles
+from sandbox.provider import Call, Provider, Reply, admin_action, handles
 from sandbox.store import Record, Store
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
@@ -244,22 +243,6 @@ class Debitura(Provider):
         "settings": "SettingsRecord",
     }
     error_statuses: ClassVar[dict[ErrorKind, int]] = {ErrorKind.CONFLICT: 422, ErrorKind.PRECONDITION: 400}
-
-    def credential(self, headers: dict[str, str]) -> str:
-        key = headers.get("xapikey")
-        if key is not None:
-            key = key.strip()
-            if not key:
-                raise unauthorized("The XApiKey header is empty: send your API key in it.")
-            if not valid_token(key):
-                raise unauthorized("Malformed XApiKey header: expected an API key.")
-            return key
-        token = bearer_token(headers, required=False)
-        if token is None:
-            raise unauthorized(
-                "No credentials: send your API key in the 'XApiKey' header or as 'Authorization: Bearer <key>'."
-            )
-        return token
 
     def error_body(self, error: ApiError, status: int) -> Any:
         code = error.code or ERROR_CODES[error.kind]
@@ -545,6 +528,16 @@ class Debitura(Provider):
         if creditor is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Creditor not found.", code="CreditorNotFound")
         return {key: value for key, value in creditor.items() if not key.startswith("_")}
+
+    # -- test helpers of the admin API (specs/debitura.admin.yaml) ------------
+
+    @admin_action("debituraPartnerMessage")
+    def partner_message_action(self, call: Call) -> Reply:
+        return Reply(partner_message(call.records, call.clock_now, call.path["id"], call.body), status=201)
+
+    @admin_action("debituraResolveTask")
+    def resolve_task_action(self, call: Call) -> Any:
+        return resolve_task(call.records, call.clock_now, call.path["id"])
 
 
 # -- the counterparty (driven through the admin API) ---------------------------

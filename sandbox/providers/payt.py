@@ -12,7 +12,6 @@ import json
 import weakref
 from typing import Any
 
-from sandbox.auth import bearer_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, Reply, handles
@@ -67,11 +66,6 @@ class Payt(Provider):
 
     def __init__(self) -> None:
         self._orders: weakref.WeakKeyDictionary[Store, TaskOrder] = weakref.WeakKeyDictionary()
-
-    def credential(self, headers: dict[str, str]) -> str:
-        token = bearer_token(headers)
-        assert token is not None
-        return token
 
     def error_body(self, error: ApiError, status: int) -> Any:
         return {"code": error.code or ERROR_CODES[error.kind], "message": error.message}

@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from sandbox.auth import bearer_token
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, hook
 from sandbox.ratelimit import RateLimit, RateStatus
@@ -47,10 +46,6 @@ class Wethod(Provider):
     rate_limit = RateLimit(5000, 3600)
     grant_field = "permissions"
 
-    def credential(self, headers: dict[str, str]) -> str:
-        token = bearer_token(headers)
-        assert token is not None
-        return token
 
     def error_body(self, error: ApiError, status: int) -> Any:
         if error.kind is ErrorKind.INVALID:

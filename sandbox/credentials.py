@@ -1,0 +1,125 @@
+"""A provider's credential reader, derived from its spec's security schemes.
+
+The engine reads a request's credential (the tenant key) the way the spec's
+`components.securitySchemes` and top-level `security` say, when they say
+enough:
+
+- `type: http, scheme: bearer`: the token of `Authorization: Bearer <token>`;
+- `type: http, scheme: basic`: the user name, with an empty password (an API
+  key sent as the user name, `curl -u KEY:`);
+- `type: apiKey, in: header, name: X`: the value of header `X`;
+- several alternatives in `security`: the first one the request carries.
+
+Anything else (OAuth2, OpenID Connect, an API key in the query or a cookie,
+requirements that combine schemes, optional auth) is not enough:
+`credential_reader` returns None and the provider must define `credential()`.
+A provider also defines it when it needs more than this (its own messages or
+headers on a 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.auth import basic_username, bearer_token, unauthorized, valid_token
+
+CredentialReader = Callable[[dict[str, str]], str]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One way to send a credential. `headers` are the request's, with lower-cased names."""
+
+    kind: str  # "bearer", "basic" or "header"
+    header: str = "authorization"  # for "header": the header's name as the spec spells it
+
+    @property
+    def key(self) -> str:
+        return self.header.lower()
+
+    @property
+    def hint(self) -> str:
+        """How to send it, to complete "No credentials: send ..."."""
+        if self.kind == "bearer":
+            return "an 'Authorization: Bearer <token>' header"
+        if self.kind == "basic":
+            return "HTTP Basic auth with your API key as the user name"
+        return f"your API key in the '{self.header}' header"
+
+    def carried(self, headers: dict[str, str]) -> bool:
+        """Whether the request sends this kind of credential (well formed or not)."""
+        value = headers.get(self.key)
+        if value is None:
+            return False
+        if self.kind == "header":
+            return True
+        return value.strip().partition(" ")[0].lower() == self.kind
+
+    def read(self, headers: dict[str, str]) -> str:
+        """The credential; an UNAUTHORIZED ApiError when it is missing or malformed."""
+        if self.kind == "bearer":
+            token = bearer_token(headers)
+            assert token is not None
+            return token
+        if self.kind == "basic":
+            return basic_username(headers)
+        value = headers.get(self.key)
+        if value is None:
+            raise unauthorized(f"No credentials: send {self.hint}.")
+        value = value.strip()
+        if not value:
+            raise unauthorized(f"The {self.header} header is empty: send your API key in it.")
+        if not valid_token(value):
+            raise unauthorized(f"Malformed {self.header} header: expected an API key.")
+        return value
+
+
+def scheme_of(declared: Any) -> Scheme | None:
+    """The `Scheme` a security scheme object describes, or None when it is not one the engine reads."""
+    if not isinstance(declared, dict):
+        return None
+    kind = declared.get("type")
+    if kind == "http":
+        scheme = str(declared.get("scheme", "")).lower()
+        return Scheme(scheme) if scheme in ("bearer", "basic") else None
+    if kind == "apiKey" and declared.get("in") == "header" and declared.get("name"):
+        return Scheme("header", str(declared["name"]))
+    return None
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """A credential reader: the first of `schemes` the request carries."""
+
+    schemes: tuple[Scheme, ...]
+
+    def __call__(self, headers: dict[str, str]) -> str:
+        for scheme in self.schemes:
+            if scheme.carried(headers):
+                return scheme.read(headers)
+        if len(self.schemes) == 1:
+            return self.schemes[0].read(headers)  # its own "missing" or "malformed" message
+        if "authorization" in headers:
+            # An Authorization header none of the schemes takes: malformed for the first that reads it.
+            for scheme in self.schemes:
+                if scheme.key == "authorization":
+                    return scheme.read(headers)
+        raise unauthorized("No credentials: send " + " or ".join(scheme.hint for scheme in self.schemes) + ".")
+
+
+def credential_reader(spec: dict[str, Any]) -> CredentialReader | None:
+    """How to read a credential from an OpenAPI document (`$ref`s inlined), or None if it does not say enough."""
+    declared = (spec.get("components") or {}).get("securitySchemes") or {}
+    schemes: list[Scheme] = []
+    for requirement in spec.get("security") or []:
+        if not isinstance(requirement, dict) or len(requirement) != 1:
+            return None  # `{}` (auth optional) or several schemes at once
+        (name,) = requirement
+        scheme = scheme_of(declared.get(name))
+        if scheme is None:
+            return None
+        if scheme not in schemes:
+            schemes.append(scheme)
+    return Alternatives(tuple(schemes)) if schemes else None
