@@ -30,8 +30,9 @@ from sandbox.clock import iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
+from sandbox.idempotency import HEADER as IDEMPOTENCY_HEADER
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
-from sandbox.provider import Call, Provider, Reply
+from sandbox.provider import Call, Handler, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
 from sandbox.resources.layer import Resources
 from sandbox.spec import Operation, Router, Spec, SpecError
@@ -91,6 +92,18 @@ class Service:
                 f"{spec.source}: operations without a handler or a declared resource role: {missing or 'none'}; "
                 f"handlers without an operation: {stray or 'none'}"
             )
+        self.handlers = {op.operation_id: self._handler(op) for op in spec.operations}
+
+    def _handler(self, operation: Operation) -> Handler:
+        """The provider's own handler for an operation, else the generic one; wrapped for idempotency if declared."""
+
+        def generic(provider: Provider, call: Call) -> Reply:
+            return self.resources.handle(call)
+
+        handler = self.provider.handlers.get(operation.operation_id, generic)
+        replay = type(self.provider).idempotency  # read on the class: a plain function, not a bound method
+        headers = {p.name.lower() for p in operation.parameters if p.location == "header"}
+        return replay(handler) if replay is not None and IDEMPOTENCY_HEADER.lower() in headers else handler
 
     def response_problem(self, operation: Operation, reply: Reply) -> str | None:
         """Why a reply breaks the spec, or None when it conforms."""
@@ -308,10 +321,7 @@ class Exchange:
 
     def _run_handler(self, operation_id: str) -> Reply:
         assert self.call is not None
-        handler = self.provider.handlers.get(operation_id)
-        if handler is None:
-            return self.service.resources.handle(self.call)
-        result = handler(self.provider, self.call)
+        result = self.service.handlers[operation_id](self.provider, self.call)
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _apply_fault(self) -> None:

@@ -108,6 +108,9 @@ class Provider:
     # The field of a fixture `tokens` record that lists what the token may do;
     # operations name what they need in their spec's security requirement.
     grant_field: ClassVar[str] = "scopes"
+    # Replay for an `Idempotency-Key` (e.g. `sandbox.idempotency.idempotent(...)`): the engine wraps with it
+    # the handler, the provider's own or a generic one, of every operation whose spec declares that header.
+    idempotency: ClassVar[Callable[[Handler], Handler] | None] = None
 
     handlers: ClassVar[dict[str, Handler]]
     hooks: ClassVar[dict[tuple[str, str], Handler]]
