@@ -281,15 +281,18 @@ class Invoiced(Provider):
 
     @hook("invoices", "write")
     def invoice_rules(self, call: Call, old: Record | None, draft: Record | None) -> None:
-        if old is None and draft is not None:
-            self.new_invoice(call, draft)
-        elif draft is not None and not (draft["_voided"] and not old["_voided"]):
-            self.changed_invoice(call, old, draft)
-        elif old["_amount_paid"] > 0:  # deleting or voiding (the state machine refused voiding twice)
+        # Deleting or voiding (the state machine already refused voiding twice) needs no payment applied.
+        removing = old is not None and (draft is None or (draft["_voided"] and not old["_voided"]))
+        if removing and old["_amount_paid"] > 0:
             raise invalid("This invoice cannot be voided because it has a payment applied.", "voided")
-        if draft is not None:
-            draft.update(figures(draft))
-            draft["status"] = status_of(draft, unix(call))
+        if draft is None:
+            return
+        if old is None:
+            self.new_invoice(call, draft)
+        elif not removing:
+            self.changed_invoice(call, old, draft)
+        draft.update(figures(draft))
+        draft["status"] = status_of(draft, unix(call))
 
     def new_invoice(self, call: Call, draft: Record) -> None:
         store, body, now = call.records, call.body, unix(call)
