@@ -34,8 +34,9 @@ from sandbox.declared import DeclaredProvider, declared_specs
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
+from sandbox.idempotency import HEADER as IDEMPOTENCY_HEADER
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
-from sandbox.provider import Call, Provider, Reply
+from sandbox.provider import Call, Handler, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
 from sandbox.resources.layer import Resources
 from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
@@ -94,9 +95,8 @@ class Service:
         self.resources = Resources(spec, provider.hooks, provider)
         provider.resources = self.resources
         provider.fixture_schemas = {**self.resources.fixture_schemas(), **provider.fixture_schemas}
-        # An operation is served by the provider's own handler, else by its declared resource role.
-        own: dict[str, BoundHandler] = {op_id: self.resources.handle for op_id in self.resources.declaration.operations}
-        own.update({op_id: functools.partial(handler, provider) for op_id, handler in provider.handlers.items()})
+        served_here = set(provider.handlers) | set(self.resources.declaration.operations)
+        own = {op_id: functools.partial(self._handler(op_id), provider) for op_id in served_here}
         self.handlers: dict[str, BoundHandler] = {}
         routes: set[tuple[str, str]] = set()
         for served, handlers in [(spec, own), *extensions]:
@@ -117,6 +117,18 @@ class Service:
         self.router = Router(self.operations)
         self.validators = {op.operation_id: RequestValidator(op) for op in self.operations}
         self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
+
+    def _handler(self, operation_id: str) -> Handler:
+        """The provider's own handler for an operation, else the generic one; wrapped for idempotency if declared."""
+
+        def generic(provider: Provider, call: Call) -> Reply:
+            return self.resources.handle(call)
+
+        handler = self.provider.handlers.get(operation_id, generic)
+        replay = type(self.provider).idempotency  # read on the class: a plain function, not a bound method
+        operation = next((op for op in self.spec.operations if op.operation_id == operation_id), None)
+        headers = {p.name.lower() for p in operation.parameters if p.location == "header"} if operation else set()
+        return replay(handler) if replay is not None and IDEMPOTENCY_HEADER.lower() in headers else handler
 
     def response_problem(self, operation: Operation, reply: Reply) -> str | None:
         """Why a reply breaks the spec, or None when it conforms."""

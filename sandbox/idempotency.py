@@ -5,6 +5,9 @@ returned again for a retry of the same request (same operation, path and
 body). The same key with another request is refused with the provider's own
 error. Refused requests are not kept: they changed nothing, so a retry runs
 them again.
+
+A provider sets `idempotency = idempotent(...)` on its class: the engine then wraps the handler
+(its own or a generic one) of every operation whose spec declares the `Idempotency-Key` header.
 """
 
 from __future__ import annotations

@@ -141,6 +141,9 @@ class Provider:
     # The field of a fixture `tokens` record that lists what the token may do;
     # operations name what they need in their spec's security requirement.
     grant_field: ClassVar[str] = "scopes"
+    # Replay for an `Idempotency-Key` (e.g. `sandbox.idempotency.idempotent(...)`): the engine wraps with it
+    # the handler, the provider's own or a generic one, of every operation whose spec declares that header.
+    idempotency: ClassVar[Callable[[Handler], Handler] | None] = None
 
     # The provider's declared resources (set by the engine when it binds the provider to its spec).
     resources: Resources | None = None

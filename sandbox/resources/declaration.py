@@ -117,6 +117,7 @@ class Resource:
     fixture_schema: str | None
     created: str | None
     updated: str | None
+    touch: bool  # every update moves the updated timestamp, even one that changes nothing else
     order: tuple[tuple[str, bool], ...]  # (field, descending)
     partitions: tuple[str, ...]  # fields the list index is grouped by, besides the scope
     filters: tuple[Filter, ...]
@@ -309,6 +310,7 @@ def parse_resource(name: str, raw: dict[str, Any], declaration: Declaration, whe
         fixture_schema=raw.get("fixtures", raw.get("schema")),
         created=timestamps.get("created"),
         updated=timestamps.get("updated"),
+        touch=timestamps.get("touch") == "always",
         order=parse_order(raw.get("order")),
         partitions=tuple(raw.get("partitions", ())),
         filters=tuple(parse_filter(param, body) for param, body in (raw.get("filters") or {}).items()),

@@ -176,6 +176,8 @@ class Resources:
 
     def lookup(self, call: Any, resource: Resource, key: Any, scope: str | None = None) -> Record | None:
         """A record by id within the call's scope, or None."""
+        if isinstance(key, float) and key.is_integer():
+            key = int(key)  # a JSON number such as 5.0 names record 5
         text = str(key)
         if resource.id_style == "integer" and text.isdigit():
             text = text.lstrip("0") or "0"
@@ -243,7 +245,8 @@ class Resources:
     def save(self, call: Any, resource: Resource | str, record: Record, changes: dict[str, Any]) -> Record:
         """Apply changes to a stored record; only a real change moves its updated timestamp."""
         resource = self._resource_of(call, resource)
-        if all(field in record and same(record[field], value) for field, value in changes.items()):
+        unchanged = all(field in record and same(record[field], value) for field, value in changes.items())
+        if unchanged and not resource.touch:
             return record
         if resource.updated:
             changes = {**changes, resource.updated: self.timestamp(call)}
@@ -346,7 +349,7 @@ class Resources:
         if write is not None:
             write(call, record, draft)
         changes = {name: value for name, value in draft.items() if name not in record or not same(record[name], value)}
-        stored = self.save(call, resource, record, changes) if changes else record
+        stored = self.save(call, resource, record, changes) if changes or resource.touch else record
         return Reply(self.present(call, resource, stored), self.success_status(call))
 
     def _delete(self, call: Any, resource: Resource) -> Reply:
