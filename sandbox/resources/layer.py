@@ -107,6 +107,8 @@ class Resources:
         grant = call.grant or {}
         allowed = grant.get(scope.grant) if scope.grant else None
         variables = {"scope": value, "reachable": reachable(store, scope.collection, allowed)}
+        if scope.denied_first and allowed is not None and value not in allowed:
+            raise refusal(scope.denied, **variables)
         if store.get(scope.collection, value) is None:
             raise refusal(scope.unknown, **variables)
         if allowed is not None and value not in allowed:
@@ -161,14 +163,15 @@ class Resources:
             return select(record, selection, resource.hidden)
         return shown
 
-    def selection(self, call: Any, resource: Resource) -> Selection | None:
+    def selection(self, call: Any, resource: Resource | str | None = None) -> Selection | None:
+        """The fields the call's sparse-fields parameter chooses (None: the default fields)."""
         sparse = self.declaration.sparse_fields
         if sparse is None:
             return None
         raw = request_value(call, sparse.sources)
         if raw is None:
             return None
-        return parse_selection(raw, self._selectable(resource))
+        return parse_selection(raw, self._selectable(self._resource_of(call, resource)))
 
     def _selectable(self, resource: Resource) -> dict[str, set[str] | None]:
         schema = self.spec.component_schema(resource.schema) if resource.schema else {}
@@ -176,6 +179,44 @@ class Resources:
         for name, prop in (schema.get("properties") or {}).items():
             fields[name] = nested_properties(prop)
         return fields
+
+    # -- fixtures -------------------------------------------------------------
+
+    def with_defaults(self, collection: str, record: Record) -> Record:
+        """A fixture record of a declared resource with the fields it leaves out: the declared `defaults`,
+        else null where the wire schema allows it (in the schema's property order, after the given fields)."""
+        resource = self.declaration.resources.get(collection)
+        if resource is None:
+            return record
+        filled = dict(record)
+        schema = self.spec.component_schema(resource.schema) if resource.schema else {}
+        for name, prop in (schema.get("properties") or {}).items():
+            if name in filled:
+                continue
+            if name in resource.defaults:
+                filled[name] = thaw(resource.defaults[name])
+            elif nullable(prop):
+                filled[name] = None
+        return filled
+
+    def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
+        """Fixture records of scoped resources whose scope field names no record of the scope's collection."""
+        scope = self.declaration.scope
+        if scope is None:
+            return []
+        known = {str(record.get("id")) for record in fixtures.get(scope.collection, [])}
+        if store is not None:
+            known |= set(store.collection(scope.collection))
+        problems = []
+        for name, resource in self.declaration.resources.items():
+            for index, record in enumerate(fixtures.get(name, []) if resource.scoped else []):
+                value = record.get(scope.field)
+                if value is not None and str(value) not in known:
+                    problems.append(
+                        f"{name}[{index}] (id={record.get('id')!r}): field '{scope.field}': "
+                        f"no {scope.collection.removesuffix('s')} {value!r}"
+                    )
+        return problems
 
     # -- writing --------------------------------------------------------------
 
@@ -433,9 +474,11 @@ class Resources:
         cursor = call.query[paging.position]
         record = self.lookup(call, resource, cursor, scope)
         if record is None:
+            owner = self.declaration.scope
+            within = f" of {owner.collection.removesuffix('s')} {scope}" if owner and scope is not None else ""
             raise ApiError(
                 ErrorKind.INVALID,
-                f"{paging.position} is invalid: {cursor!r} is not a {resource.name.removesuffix('s')} of {scope}; "
+                f"{paging.position} is invalid: {cursor!r} is not a {resource.name.removesuffix('s')}{within}; "
                 f"pass the pagination.{paging.position} of the previous page.",
                 field=paging.position,
             )
@@ -560,6 +603,14 @@ def comparable(value: Any) -> Any:
         except (ValueError, OverflowError):
             return 0.0
     return 0.0 if value is None else value
+
+
+def nullable(prop: dict[str, Any]) -> bool:
+    """Whether a (resolved) schema property accepts null: `type: [x, "null"]`, a null alternative or enum value."""
+    kinds = prop.get("type")
+    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds) or None in (prop.get("enum") or ()):
+        return True
+    return any(nullable(alternative) for alternative in [*(prop.get("oneOf") or []), *(prop.get("anyOf") or [])])
 
 
 def nested_properties(prop: dict[str, Any]) -> set[str] | None:
