@@ -82,6 +82,7 @@ class Service:
         self.validators = {op.operation_id: RequestValidator(op) for op in spec.operations}
         self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
         self.resources = Resources(spec, provider.hooks, provider)
+        provider.resources = self.resources
         declared = {op.operation_id for op in spec.operations}
         served = set(provider.handlers) | set(self.resources.declaration.operations)
         missing = sorted(declared - served)

@@ -108,6 +108,8 @@ class Provider:
     # The field of a fixture `tokens` record that lists what the token may do;
     # operations name what they need in their spec's security requirement.
     grant_field: ClassVar[str] = "scopes"
+    # The resources the provider's spec declares (set by the engine's Service; None outside one).
+    resources: Resources | None = None
 
     handlers: ClassVar[dict[str, Handler]]
     hooks: ClassVar[dict[tuple[str, str], Handler]]
@@ -143,18 +145,24 @@ class Provider:
         return error.status or self.error_statuses.get(error.kind) or DEFAULT_STATUS[error.kind]
 
     def seed(self, store: Store, fixtures: dict[str, list[Record]]) -> None:
-        """Put fixture records into a tenant's store. Records are copies, already validated."""
+        """Put fixture records into a tenant's store, declared resources with the fields they leave out filled.
+
+        Records are copies, already validated.
+        """
         for collection, records in fixtures.items():
             for record in records:
+                if self.resources is not None:
+                    record = self.resources.with_defaults(collection, record)
                 store.put(collection, record, key=self.fixture_key(collection, record))
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
         """Problems with references between records (e.g. a task naming an unknown parent).
 
         `store` holds records already loaded (when loading into a live tenant).
-        Each problem names the collection, record index and field.
+        Each problem names the collection, record index and field. By default: the
+        scope field of declared resources (see `Resources.fixture_references`).
         """
-        return []
+        return [] if self.resources is None else self.resources.fixture_references(fixtures, store)
 
     def fixture_key(self, collection: str, record: Record) -> object:
         return record["token"] if collection == "tokens" else record["id"]
