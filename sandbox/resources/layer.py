@@ -364,8 +364,8 @@ class Resources:
         resource = self._resource_of(call, resource)
         store = call.records
         query = call.query
-        selection = self.selection(call, resource)
         scope = self.scope_value(call) if resource.scoped else None
+        selection = self.selection(call, resource)
         index = self.index(store, resource)
         operator_filters = operators.parse_filters(
             query, {f.param: f.type for f in resource.filters if f.match == "operators"}
