@@ -191,18 +191,22 @@ class Provider:
         return error.status or self.error_statuses.get(error.kind) or DEFAULT_STATUS[error.kind]
 
     def seed(self, store: Store, fixtures: dict[str, list[Record]]) -> None:
-        """Put fixture records into a tenant's store. Records are copies, already validated."""
+        """Put fixture records into a tenant's store, declared resources with the fields they leave out filled.
+
+        Records are copies, already validated.
+        """
         for collection, records in fixtures.items():
             for record in records:
                 if self.resources is not None:
-                    self.resources.complete(collection, record)
+                    record = self.resources.with_defaults(collection, record)
                 store.put(collection, record, key=self.fixture_key(collection, record))
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
         """Problems with references between records (e.g. a task naming an unknown parent).
 
         `store` holds records already loaded (when loading into a live tenant).
-        Each problem names the collection, record index and field.
+        Each problem names the collection, record index and field. The scope and
+        references of declared resources are checked besides (`Resources.fixture_references`).
         """
         return []
 

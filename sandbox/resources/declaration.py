@@ -47,6 +47,9 @@ class Scope:
     internal: bool
     unknown: Refusal
     denied: Refusal
+    # Refuse a scope outside the token's grant as `denied` before looking whether it exists,
+    # so a limited token cannot probe which scopes exist.
+    denied_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ def parse_scope(raw: dict[str, Any] | None, where: str) -> Scope | None:
         internal=bool(raw.get("internal", False)),
         unknown=Refusal.parse(raw.get("unknown"), ErrorKind.NOT_FOUND, "Unknown {scope}."),
         denied=Refusal.parse(raw.get("denied"), ErrorKind.FORBIDDEN, "No access to {scope}."),
+        denied_first=bool(raw.get("denied-first", False)),
     )
 
 

@@ -69,17 +69,6 @@ class Resources:
             if resource.fixture_schema is not None
         }
 
-    def complete(self, collection: str, record: Record) -> None:
-        """Fill what a fixture record left out: declared defaults, then null for nullable wire fields."""
-        resource = self.declaration.resources.get(collection)
-        if resource is None:
-            return
-        for name, default in resource.defaults.items():
-            record.setdefault(name, thaw(default))
-        for name, schema in self._schemas[collection].items():
-            if name not in record and allows_null(schema):
-                record[name] = None
-
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
         """Records whose scope or declared references name nothing (in the fixtures or the live store)."""
         scope = self.declaration.scope
@@ -168,6 +157,8 @@ class Resources:
         grant = call.grant or {}
         allowed = grant.get(scope.grant) if scope.grant else None
         variables = {"scope": value, "reachable": reachable(store, scope.collection, allowed)}
+        if scope.denied_first and allowed is not None and value not in allowed:
+            raise refusal(scope.denied, **variables)
         if store.get(scope.collection, value) is None:
             raise refusal(scope.unknown, **variables)
         if allowed is not None and value not in allowed:
@@ -224,14 +215,15 @@ class Resources:
             return select(record, selection, resource.hidden)
         return shown
 
-    def selection(self, call: Any, resource: Resource) -> Selection | None:
+    def selection(self, call: Any, resource: Resource | str | None = None) -> Selection | None:
+        """The fields the call's sparse-fields parameter chooses (None: the default fields)."""
         sparse = self.declaration.sparse_fields
         if sparse is None:
             return None
         raw = request_value(call, sparse.sources)
         if raw is None:
             return None
-        return parse_selection(raw, self._selectable(resource))
+        return parse_selection(raw, self._selectable(self._resource_of(call, resource)))
 
     def _selectable(self, resource: Resource) -> dict[str, set[str] | None]:
         schema = self.spec.component_schema(resource.schema) if resource.schema else {}
@@ -239,6 +231,23 @@ class Resources:
         for name, prop in (schema.get("properties") or {}).items():
             fields[name] = nested_properties(prop)
         return fields
+
+    def with_defaults(self, collection: str, record: Record) -> Record:
+        """A fixture record of a declared resource with the fields it leaves out: the declared `defaults`,
+        else null where the wire schema allows it (in the schema's property order, after the given fields)."""
+        resource = self.declaration.resources.get(collection)
+        if resource is None:
+            return record
+        filled = dict(record)
+        schema = self.spec.component_schema(resource.schema) if resource.schema else {}
+        for name, prop in (schema.get("properties") or {}).items():
+            if name in filled:
+                continue
+            if name in resource.defaults:
+                filled[name] = thaw(resource.defaults[name])
+            elif nullable(prop):
+                filled[name] = None
+        return filled
 
     # -- writing --------------------------------------------------------------
 
@@ -387,8 +396,8 @@ class Resources:
         resource = self._resource_of(call, resource)
         store = call.records
         query = call.query
-        selection = self.selection(call, resource)
         scope = self.scope_value(call) if resource.scoped else None
+        selection = self.selection(call, resource)
         index = self.index(store, resource)
         operator_filters = operators.parse_filters(
             query, {f.param: f.type for f in resource.filters if f.match == "operators"}
@@ -497,9 +506,11 @@ class Resources:
         cursor = call.query[paging.position]
         record = self.lookup(call, resource, cursor, scope)
         if record is None:
+            owner = self.declaration.scope
+            within = f" of {owner.collection.removesuffix('s')} {scope}" if owner and scope is not None else ""
             raise ApiError(
                 ErrorKind.INVALID,
-                f"{paging.position} is invalid: {cursor!r} is not a {resource.name.removesuffix('s')} of {scope}; "
+                f"{paging.position} is invalid: {cursor!r} is not a {resource.name.removesuffix('s')}{within}; "
                 f"pass the pagination.{paging.position} of the previous page.",
                 field=paging.position,
             )
@@ -576,13 +587,6 @@ def has_permission(call: Any, permission: str, grant_field: str) -> bool:
     return grant is None or grant_field not in grant or permission in grant[grant_field]
 
 
-def allows_null(schema: dict[str, Any]) -> bool:
-    if "null" in types_of(schema):
-        return True
-    options = schema.get("oneOf") or schema.get("anyOf") or []
-    return any("null" in types_of(option) for option in options) or None in (schema.get("enum") or [])
-
-
 def types_of(schema: dict[str, Any] | None) -> list[str]:
     kind = (schema or {}).get("type")
     return [kind] if isinstance(kind, str) else list(kind or [])
@@ -648,6 +652,14 @@ def comparable(value: Any) -> Any:
         except (ValueError, OverflowError):
             return 0.0
     return 0.0 if value is None else value
+
+
+def nullable(prop: dict[str, Any]) -> bool:
+    """Whether a (resolved) schema property accepts null: `type: [x, "null"]`, a null alternative or enum value."""
+    kinds = prop.get("type")
+    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds) or None in (prop.get("enum") or ()):
+        return True
+    return any(nullable(alternative) for alternative in [*(prop.get("oneOf") or []), *(prop.get("anyOf") or [])])
 
 
 def nested_properties(prop: dict[str, Any]) -> set[str] | None:
