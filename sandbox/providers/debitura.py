@@ -6,31 +6,30 @@ JSON; `Page`/`PageSize` paging with a `page` metadata object; errors in the
 `ApiErrorResponseDto` envelope (`error`, `message`, `businessErrors[]`), 422
 `BusinessErrorResponseApiDTO` for business rules on `POST /cases`.
 
+The spec's `x-sandbox` block declares the records and serves the case and task
+lists (paging, filters, sorting) and `GET /cases/{id}`; this module holds the
+business rules.
+
 Tasks resolve themselves: a chat reply schedules the case's open chat-driven
 tasks for resolution `taskResolutionDelaySeconds` (default 2) of the tenant's
 clock later. The due time is kept on the record (`_resolveAt`), so a snapshot
 stays plain JSON, and `settle` finishes whatever is due before each call.
 
 Records are stored in wire shape; keys starting with `_` (and a chat's
-`caseId`) are internal and stripped before serving. Derived lookups (orders,
-per-case lists, pending resolutions) live in an `Index` cached per store and
-rebuilt when the store changes.
+`caseId`) are internal and stripped before serving. Derived lookups (per-case
+chats and tasks, references, pending resolutions) are `store.derived` indexes.
 """
 
 from __future__ import annotations
 
-import copy
-import heapq
 import json
 import math
 import re
 import uuid
-import weakref
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from itertools import islice, pairwise
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from sandbox import idempotency
@@ -38,7 +37,7 @@ from sandbox.auth import bearer_token, unauthorized, valid_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, Reply, handles
-from sandbox.store import Record, Store
+from sandbox.store import Change, Record, Store
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
 SETTINGS_ID = "sandbox"
@@ -82,50 +81,10 @@ TASK_KEYS = (
 TASK_DEADLINES = {"ReplyToChat": timedelta(days=4), "ClientInputRequired": timedelta(days=4)}
 DEFAULT_TASK_DEADLINE = timedelta(days=2)
 
-# Lifecycle status names (the `Statuses` filter) and the texts cases carry.
-LIFECYCLE_TEXTS = {
-    "PendingContractSigning": "Pending contract signing",
-    "PendingVerificationInternal": "Pending Verification Internal",
-    "PendingVerification": "Pending Verification",
-    "NeedsAdditionalDetails": "More Info Required",
-    "Leads": "Collecting Quotes",
-    "LeadsQuoteGiven": "Pending Quote Selection",
-    "Active": "Active",
-    "Paused": "Paused",
-    "Closed": "Closed",
-    "Merged": "Merged",
-}
-STATUS_LOOKUP = {
-    **{name.lower(): text for name, text in LIFECYCLE_TEXTS.items()},
-    **{text.lower(): text for text in LIFECYCLE_TEXTS.values()},
-    # Older documentation's names for the two quote states.
-    "pending quote by partner": "Collecting Quotes",
-    "quote given by partner": "Pending Quote Selection",
-}
 NEEDS_INFO = "More Info Required"
 CLOSE_PAID = "Paid"
 CLOSE_NO_PAYMENT = "Pre-Legal Exhausted \u2013 No Payment"
 TARGET_CLOSE_CODES = {"Closed:Paid": CLOSE_PAID, "Closed:NoPayment": CLOSE_NO_PAYMENT}
-
-SORT_FIELDS = {
-    name.lower(): name
-    for name in (
-        "dateCreated",
-        "dateUpdated",
-        "dateFinished",
-        "dateCollectionStarted",
-        "dueDate",
-        "date",
-        "grossAmount",
-        "remainder",
-        "interestFees",
-        "collectionFees",
-        "reminderFees",
-        "lifecycle",
-        "closeCode",
-    )
-}
-DATE_FIELDS = frozenset({"dateCreated", "dateUpdated", "dateFinished", "dateCollectionStarted", "dueDate", "date"})
 
 DEBTOR_KEYS = (
     "type",
@@ -282,10 +241,9 @@ class Debitura(Provider):
         cases = {**store.collection("cases"), **{case["id"]: case for case in fixtures.get("cases", [])}}
         for case in fixtures.get("cases", []):
             case.setdefault("_debtorId", str(uuid.uuid5(ID_NAMESPACE, f"debtor-of:{case['id']}")))
-        for task in fixtures.get("tasks", []):
-            complete_task(task, cases.get(task.get("caseId") or ""))
+        if "tasks" in fixtures:
+            fixtures["tasks"] = [complete_task(task, cases.get(task.get("caseId") or "")) for task in fixtures["tasks"]]
         super().seed(store, fixtures)
-        invalidate(store)
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
         new_cases = {case["id"]: case for case in fixtures.get("cases", [])}
@@ -303,191 +261,77 @@ class Debitura(Provider):
     # -- delayed work --------------------------------------------------------
 
     def settle(self, store: Store, now: datetime) -> None:
-        due = index_of(store).due(now.timestamp())
-        if not due:
-            return
-        for moment, _, collection, record_id in due:
-            record = store.get(collection, record_id)
-            if record is None or "_resolveAt" not in record:
-                continue
+        for moment, collection, key in pending(store).due(now.timestamp()):
+            draft = unscheduled(store.collection(collection)[key])
             when = datetime.fromtimestamp(moment, UTC)
-            del record["_resolveAt"]
-            if collection == "tasks":
-                if record.get("status") == "Open":
-                    record["status"] = "Solved"
-                    record["dateSolved"] = iso8601(when)
-            elif record.get("lifecycle") == NEEDS_INFO:
-                target = "Active" if record.get("dateCollectionStarted") else "Pending Verification"
-                change_lifecycle(record, target, when, "The partner received the information it asked for.")
-        invalidate(store)
+            if collection == "tasks" and draft.get("status") == "Open":
+                draft.update(status="Solved", dateSolved=iso8601(when))
+            elif collection == "cases" and draft.get("lifecycle") == NEEDS_INFO:
+                target = "Active" if draft.get("dateCollectionStarted") else "Pending Verification"
+                change_lifecycle(draft, target, when, "The partner received the information it asked for.")
+            store.put(collection, draft)
 
     # -- cases ---------------------------------------------------------------
 
     @handles("casesPost")
     @idempotency.idempotent(reused_key)
     def create_case(self, call: Call) -> Any:
-        store = call.records
-        case = new_case(store, call.body, call.clock_now)
-        store.put("cases", case)
-        invalidate(store)
-        return present(case)
-
-    @handles("casesGet")
-    def list_cases(self, call: Call) -> Any:
-        store = call.records
-        index = index_of(store)
-        query = call.query
-        statuses = None
-        if "Statuses" in query:
-            statuses = set()
-            for value in query["Statuses"]:
-                text = STATUS_LOOKUP.get(value.strip().lower())
-                if text is None:
-                    raise ApiError(
-                        ErrorKind.INVALID,
-                        f"Statuses: unknown case status {value!r}; use one of {', '.join(LIFECYCLE_TEXTS)}.",
-                        field="Statuses",
-                    )
-                statuses.add(text)
-        filters: list[tuple[str, set[str]]] = [
-            (field, {value.lower() for value in query[name]})
-            for name, field in (("Ids", "id"), ("DebtorIds", "_debtorId"), ("DivisionIds", "creditorDivisionId"))
-            if name in query
-        ]
-        cases = store.collection("cases")
-        order: list[str] = index.case_order
-        if statuses is not None or filters:
-            order = [
-                case_id
-                for case_id in order
-                if (statuses is None or cases[case_id].get("lifecycle") in statuses)
-                and all(str(cases[case_id].get(field) or "").lower() in wanted for field, wanted in filters)
-            ]
-        if query.get("Sort"):
-            order = sort_cases(order, cases, query["Sort"])
-        page, size = query.get("Page", 1), query.get("PageSize", 10)
-        start = (page - 1) * size
-        chosen = order[start : start + size] if start < len(order) else []
-        return {"page": page_data(len(order), page, size, len(chosen)), "cases": [present(cases[i]) for i in chosen]}
-
-    @handles("casesIdGet")
-    def get_case(self, call: Call) -> Any:
-        return present(find_case(call.records, call.path["id"]))
+        return present(call.records.insert("cases", new_case(call.records, call.body, call.clock_now)))
 
     @handles("casesByCreditorReferenceCreditorReferenceGet")
     def get_case_by_creditor_reference(self, call: Call) -> Any:
-        store = call.records
         reference = call.path["creditorReference"]
-        case_id = index_of(store).by_creditor_reference.get(reference)
-        if case_id is None:
-            raise case_not_found(f"No case with creditor reference {reference!r}.")
-        return present(store.collection("cases")[case_id])
+        return present(case_with(call.records, "creditorReference", reference, "creditor reference"))
 
     @handles("casesCaseReferenceCaseReferenceGet")
     def get_case_by_reference(self, call: Call) -> Any:
-        store = call.records
-        reference = call.path["caseReference"]
-        case_id = index_of(store).by_reference.get(reference.strip().upper())
-        if case_id is None:
-            raise case_not_found(f"No case with reference {reference!r}.")
-        return present(store.collection("cases")[case_id])
+        return present(case_with(call.records, "reference", call.path["caseReference"], "reference"))
 
     @handles("casesIdTimelineGet")
     def timeline(self, call: Call) -> Any:
-        store = call.records
-        case = find_case(store, call.path["id"])
-        return timeline_of(store, case)
+        return timeline_of(call.records, call.resources.find(call, "cases"))
 
     # -- chats ---------------------------------------------------------------
 
     @handles("casesIdChatsGet")
     def list_chats(self, call: Call) -> Any:
-        store = call.records
-        case = find_case(store, call.path["id"])
-        chats = store.collection("chats")
-        return [present_chat(chats[i]) for i in index_of(store).chats_by_case.get(case["id"], [])]
+        case = call.resources.find(call, "cases")
+        return [present_chat(chat) for chat in chats_of(call.records, case["id"])]
 
     @handles("casesIdChatsPost")
     def send_chat(self, call: Call) -> Any:
-        store = call.records
-        now = call.clock_now
-        case = find_case(store, call.path["id"])
+        store, now = call.records, call.clock_now
+        case = call.resources.find(call, "cases")
         user = chat_sender(store, call.body)
-        waiting = [
-            task
-            for task in case_tasks(store, case["id"])
-            if task.get("status") == "Open" and task.get("type") in CHAT_TASK_TYPES and "_resolveAt" not in task
-        ]
-        stamp = iso8601(now)
-        chat = {
-            "id": new_id(store, "chats"),
-            "caseId": case["id"],
-            "dateCreated": stamp,
-            "dateUpdated": stamp,
-            "role": 1,
-            "roleLabel": "Creditor",
-            "message": call.body["message"],
-            "isSeen": False,
-            "user": {
-                "id": user["relationId"],
-                "dateCreated": user.get("dateCreated"),
-                "dateUpdated": user.get("dateUpdated"),
-                "firstName": user.get("firstName"),
-                "lastName": user.get("lastName"),
-                "email": user.get("email"),
-            },
-        }
-        store.put("chats", chat)
+        user_fields = ("dateCreated", "dateUpdated", "firstName", "lastName", "email")
+        sender = {"id": user["relationId"], **{key: user.get(key) for key in user_fields}}
+        chat = store.insert("chats", new_chat(store, case, now, 1, call.body["message"], sender))
         due = precise(now + timedelta(seconds=resolution_delay(store)))
-        for task in waiting:
-            task["_resolveAt"] = due
+        for task in tasks_of(store, case["id"]):
+            if task.get("status") == "Open" and task.get("type") in CHAT_TASK_TYPES and "_resolveAt" not in task:
+                store.update("tasks", task["id"], {"_resolveAt": due})
+        changes = {"dateUpdated": iso8601(now)}
         if case.get("lifecycle") == NEEDS_INFO and "_resolveAt" not in case:
-            case["_resolveAt"] = due
-        case["dateUpdated"] = stamp
-        invalidate(store)
+            changes["_resolveAt"] = due
+        store.update("cases", case["id"], changes)
         return present_chat(chat)
 
     # -- tasks ---------------------------------------------------------------
 
-    @handles("tasksGet")
-    def list_tasks(self, call: Call) -> Any:
-        store = call.records
-        index = index_of(store)
-        status = call.query.get("status", "Open")
-        types = list(dict.fromkeys(call.query.get("type") or []))
-        lists = [index.tasks_with(status, kind) for kind in types] if types else [index.tasks_with(status, None)]
-        total = sum(len(ids) for ids in lists)
-        page, size = call.query.get("Page", 1), call.query.get("PageSize", 10)
-        start = (page - 1) * size
-        if start >= total:
-            chosen: list[str] = []
-        elif len(lists) == 1:
-            chosen = lists[0][start : start + size]
-        else:
-            merged = heapq.merge(*lists, key=index.task_key.__getitem__)
-            chosen = list(islice(merged, start, start + size))
-        tasks = store.collection("tasks")
-        return {"page": page_data(total, page, size, len(chosen)), "tasks": [present(tasks[i]) for i in chosen]}
-
     @handles("casesIdTasksGet")
     def list_case_tasks(self, call: Call) -> Any:
-        store = call.records
-        case = find_case(store, call.path["id"])
+        case = call.resources.find(call, "cases")
         status = call.query.get("status", "Open")
-        types = set(call.query.get("type") or TASK_LABELS)
-        return [
-            present(task)
-            for task in case_tasks(store, case["id"])
-            if task.get("status") == status and task.get("type") in types and task.get("type") not in ACCOUNT_TASK_TYPES
-        ]
+        types = set(call.query.get("type") or TASK_LABELS) - set(ACCOUNT_TASK_TYPES)
+        tasks = tasks_of(call.records, case["id"])
+        return [present(task) for task in tasks if task.get("status") == status and task.get("type") in types]
 
     # -- test helpers --------------------------------------------------------
 
     @handles("testCasesIdAdvancePost")
     def advance(self, call: Call) -> Any:
-        store = call.records
         now = call.clock_now
-        case = find_case(store, call.path["id"])
+        case = call.resources.find(call, "cases")
         require_test_case(case)
         target = call.body["to"]
         current = state_of(case)
@@ -501,26 +345,24 @@ class Debitura(Provider):
                 code="InvalidTestCaseTransition",
             )
         amount = finite(call.body, "amount") if target == "Closed:Paid" else None
+        draft = dict(case)
         if current != "Active":
-            activate(case, now)
+            activate(draft, now)
         if target != "Active":
             if amount is not None:
-                register_payment(case, amount, now)
-            close_case(case, TARGET_CLOSE_CODES[target], now)
-        invalidate(store)
-        return {"advanced": True, "state": state_of(case)}
+                register_payment(draft, amount, now)
+            close_case(draft, TARGET_CLOSE_CODES[target], now)
+        return {"advanced": True, "state": state_of(call.records.put("cases", draft))}
 
     @handles("testCasesIdDelete")
     def delete_test_case(self, call: Call) -> Reply:
         store = call.records
         case_id = call.path["id"].lower()
-        case = store.get("cases", case_id)
-        if case is None:
-            if store.get("deletedCases", case_id) is not None:
-                return Reply(status=204)
-            raise case_not_found(f"No case {call.path['id']}.")
+        if store.get("cases", case_id) is None and store.get("deletedCases", case_id) is not None:
+            return Reply(status=204)
+        case = call.resources.find(call, "cases")
         require_test_case(case)
-        delete_cases(store, [case_id])
+        delete_cases(store, [case["id"]])
         return Reply(status=204)
 
     @handles("testCasesDelete")
@@ -544,7 +386,7 @@ class Debitura(Provider):
         creditor = next(iter(call.records.collection("creditors").values()), None)
         if creditor is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Creditor not found.", code="CreditorNotFound")
-        return {key: value for key, value in creditor.items() if not key.startswith("_")}
+        return present(creditor)
 
 
 # -- the counterparty (driven through the admin API) ---------------------------
@@ -564,56 +406,20 @@ def partner_message(store: Store, now: datetime, case_id: str, body: dict[str, A
     if task_type not in CHAT_TASK_TYPES:
         raise ApiError(ErrorKind.INVALID, f"taskType must be one of {', '.join(CHAT_TASK_TYPES)}.", field="taskType")
     message = body["message"]
-    stamp = iso8601(now)
     reusable = next(
         (
             task
-            for task in case_tasks(store, case["id"])
+            for task in tasks_of(store, case["id"])
             if task.get("type") == task_type and task.get("status") == "Open" and "_resolveAt" not in task
         ),
         None,
     )
-    chat = {
-        "id": new_id(store, "chats"),
-        "caseId": case["id"],
-        "dateCreated": stamp,
-        "dateUpdated": stamp,
-        "role": 0,
-        "roleLabel": "Partner",
-        "message": message,
-        "isSeen": False,
-        "user": partner_user(store, case),
-    }
-    store.put("chats", chat)
-    partner = (case.get("collectionPartner") or {}).get("name")
+    chat = store.insert("chats", new_chat(store, case, now, 0, message, partner_user(store, case)))
     if reusable is not None:
-        task = reusable
-        task["description"] = message
+        task = store.update("tasks", reusable["id"], {"description": message})
     else:
-        titles = {
-            "ReplyToChat": f"Reply to {partner or 'your collection partner'}",
-            "ClientInputRequired": f"{partner or 'Your collection partner'} needs your input",
-            "MoreInfoNeeded": f"{partner or 'Your collection partner'} needs more information",
-        }
-        task = {
-            "id": new_id(store, "tasks"),
-            "type": task_type,
-            "typeLabel": TASK_LABELS[task_type],
-            "title": titles[task_type],
-            "description": message,
-            "status": "Open",
-            "caseId": case["id"],
-            "caseReference": case.get("reference"),
-            "leadId": None,
-            "deadline": iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE)),
-            "dateCreated": stamp,
-            "dateSolved": None,
-            "solutionUrl": case_url(case["id"]),
-            "action": chat_action(case["id"]),
-        }
-        store.put("tasks", task)
-    case["dateUpdated"] = stamp
-    invalidate(store)
+        task = store.insert("tasks", new_chat_task(store, case, task_type, message, now))
+    store.update("cases", case["id"], {"dateUpdated": iso8601(now)})
     return {"chat": present_chat(chat), "task": present(task), "taskCreated": reusable is None}
 
 
@@ -627,324 +433,136 @@ def resolve_task(store: Store, now: datetime, task_id: str) -> dict[str, Any]:
             ErrorKind.CONFLICT,
             f"Task {task['id']} was already solved at {task.get('dateSolved')}.",
         )
-    task.pop("_resolveAt", None)
-    task["status"] = "Solved"
-    task["dateSolved"] = iso8601(now)
-    invalidate(store)
-    return present(task)
+    return present(store.put("tasks", {**unscheduled(task), "status": "Solved", "dateSolved": iso8601(now)}))
+
+
+def new_chat(store: Store, case: Record, now: datetime, role: int, message: str, user: Record) -> Record:
+    stamp = iso8601(now)
+    return {
+        "id": new_id(store, "chats"),
+        "caseId": case["id"],
+        "dateCreated": stamp,
+        "dateUpdated": stamp,
+        "role": role,
+        "roleLabel": "Creditor" if role == 1 else "Partner",
+        "message": message,
+        "isSeen": False,
+        "user": user,
+    }
+
+
+def new_chat_task(store: Store, case: Record, task_type: str, message: str, now: datetime) -> Record:
+    partner = (case.get("collectionPartner") or {}).get("name")
+    titles = {
+        "ReplyToChat": f"Reply to {partner or 'your collection partner'}",
+        "ClientInputRequired": f"{partner or 'Your collection partner'} needs your input",
+        "MoreInfoNeeded": f"{partner or 'Your collection partner'} needs more information",
+    }
+    return {
+        "id": new_id(store, "tasks"),
+        "type": task_type,
+        "typeLabel": TASK_LABELS[task_type],
+        "title": titles[task_type],
+        "description": message,
+        "status": "Open",
+        "caseId": case["id"],
+        "caseReference": case.get("reference"),
+        "leadId": None,
+        "deadline": iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE)),
+        "dateCreated": iso8601(now),
+        "dateSolved": None,
+        "solutionUrl": case_url(case["id"]),
+        "action": chat_action(case["id"]),
+    }
 
 
 # -- derived lookups -------------------------------------------------------------
 
 
-class Index:
-    """Orders and groupings of one store's records, built on first use, dropped when the store changes."""
+def newest_first(record: Record) -> tuple[float, str]:
+    """List order of cases and tasks: dateCreated descending, then id."""
+    return (-timestamp_of(record.get("dateCreated")), record["id"])
+
+
+def chats_of(store: Store, case_id: str) -> list[Record]:
+    """The case's chat messages, oldest first (then in the order they were added)."""
+
+    def build(store: Store) -> dict[str, list[Record]]:
+        grouped: dict[str, list[Record]] = defaultdict(list)
+        for chat in sorted(store.collection("chats").values(), key=lambda chat: timestamp_of(chat.get("dateCreated"))):
+            grouped[chat.get("caseId")].append(chat)
+        return grouped
+
+    return store.derived("chats-by-case", build, watches=("chats",)).get(case_id, [])
+
+
+def tasks_of(store: Store, case_id: str) -> list[Record]:
+    """The case's tasks, newest first."""
+
+    def build(store: Store) -> dict[str, list[Record]]:
+        grouped: dict[str, list[Record]] = defaultdict(list)
+        for task in sorted(store.collection("tasks").values(), key=newest_first):
+            if task.get("caseId"):
+                grouped[task["caseId"]].append(task)
+        return grouped
+
+    return store.derived("tasks-by-case", build, watches=("tasks",)).get(case_id, [])
+
+
+def case_references(store: Store) -> dict[tuple[str, str], str]:
+    """(field, value) -> case id for `reference` (upper-cased) and `creditorReference`; the oldest case keeps one."""
+
+    def build(store: Store) -> dict[tuple[str, str], str]:
+        found: dict[tuple[str, str], str] = {}
+        for case in sorted(store.collection("cases").values(), key=newest_first, reverse=True):
+            if case.get("reference"):
+                found.setdefault(("reference", case["reference"].upper()), case["id"])
+            if case.get("creditorReference"):
+                found.setdefault(("creditorReference", case["creditorReference"]), case["id"])
+        return found
+
+    return store.derived("case-references", build, watches=("cases",))
+
+
+def case_with(store: Store, field: str, value: str, name: str) -> Record:
+    case_id = case_references(store).get((field, value.strip().upper() if field == "reference" else value))
+    if case_id is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"No case with {name} {value!r}.", code="CaseNotFound")
+    return store.collection("cases")[case_id]
+
+
+class Pending:
+    """Scheduled work: (due timestamp, collection, key) of every record with `_resolveAt`, soonest first."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self.version = store.version
-
-    @cached_property
-    def case_order(self) -> list[str]:
-        """Case ids, newest first (dateCreated descending, then id)."""
-        cases = self.store.collection("cases")
-        return sorted(cases, key=lambda i: (-timestamp_of(cases[i].get("dateCreated")), i))
-
-    @cached_property
-    def by_reference(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for case_id in reversed(self.case_order):  # the oldest case keeps a duplicated reference
-            reference = self.store.collection("cases")[case_id].get("reference")
-            if reference:
-                found.setdefault(reference.upper(), case_id)
-        return found
-
-    @cached_property
-    def by_creditor_reference(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for case_id in reversed(self.case_order):
-            reference = self.store.collection("cases")[case_id].get("creditorReference")
-            if reference:
-                found.setdefault(reference, case_id)
-        return found
-
-    @cached_property
-    def chats_by_case(self) -> dict[str, list[str]]:
-        """Chat ids of each case, oldest first (then in the order they were added)."""
-        chats = self.store.collection("chats")
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for chat_id in sorted(chats, key=lambda i: timestamp_of(chats[i].get("dateCreated"))):
-            grouped[chats[chat_id].get("caseId")].append(chat_id)
-        return grouped
-
-    @cached_property
-    def task_key(self) -> dict[str, tuple[float, str]]:
-        tasks = self.store.collection("tasks")
-        return {task_id: (-timestamp_of(task.get("dateCreated")), task_id) for task_id, task in tasks.items()}
-
-    @cached_property
-    def task_order(self) -> list[str]:
-        """Task ids, newest first (dateCreated descending, then id)."""
-        return sorted(self.task_key, key=self.task_key.__getitem__)
-
-    @cached_property
-    def tasks_by_case(self) -> dict[str, list[str]]:
-        tasks = self.store.collection("tasks")
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for task_id in self.task_order:
-            case_id = tasks[task_id].get("caseId")
-            if case_id:
-                grouped[case_id].append(task_id)
-        return grouped
-
-    @cached_property
-    def tasks_by_status(self) -> dict[tuple[str, str | None], list[str]]:
-        """Task ids by (status, type) and by (status, None), each newest first."""
-        tasks = self.store.collection("tasks")
-        grouped: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-        for task_id in self.task_order:
-            task = tasks[task_id]
-            grouped[(task.get("status"), None)].append(task_id)
-            grouped[(task.get("status"), task.get("type"))].append(task_id)
-        return grouped
-
-    def tasks_with(self, status: str, task_type: str | None) -> list[str]:
-        return self.tasks_by_status.get((status, task_type), [])
-
-    @cached_property
-    def pending(self) -> list[tuple[float, int, str, str]]:
-        """Scheduled work as (due timestamp, order, collection, id), soonest first."""
-        found: list[tuple[float, int, str, str]] = []
-        for rank, collection in enumerate(("tasks", "cases")):
-            for record_id, record in self.store.collection(collection).items():
-                if "_resolveAt" in record:
-                    found.append((timestamp_of(record["_resolveAt"]), rank, collection, record_id))
-        return sorted(found)
-
-    def due(self, now: float) -> list[tuple[float, int, str, str]]:
-        return self.pending[: bisect_right(self.pending, (now, math.inf))]
-
-
-_INDEXES: weakref.WeakKeyDictionary[Store, Index] = weakref.WeakKeyDictionary()
-
-
-def index_of(store: Store) -> Index:
-    index = _INDEXES.get(store)
-    if index is None or index.version != store.version:
-        index = _INDEXES[store] = Index(store)
-    return index
-
-
-def invalidate(store: Store) -> None:
-    """Forget the store's index after a change to what it derives from (statuses, schedules)."""
-    _INDEXES.pop(store, None)
-
-
-# -- helpers ---------------------------------------------------------------------
-
-
-def timestamp_of(text: Any) -> float:
-    if not isinstance(text, str):
-        return 0.0
-    try:
-        return parse_iso8601(text).timestamp()
-    except (ValueError, OverflowError):
-        return 0.0
-
-
-def precise(instant: datetime) -> str:
-    """A UTC timestamp keeping its microseconds (for due times; served times are whole seconds)."""
-    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def retry_after(error: ApiError) -> int:
-    header = error.headers.get("Retry-After", "")
-    if header.isdigit():
-        return int(header)
-    found = _RETRY_IN.search(error.message)
-    return int(found.group(1)) if found else 1
-
-
-def new_id(store: Store, collection: str) -> str:
-    """A fresh UUID, repeatable from one run to the next (derived from the collection's sequence)."""
-    while True:
-        candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
-        if store.get(collection, candidate) is None:
-            return candidate
-
-
-def present(record: Record) -> Record:
-    return {key: value for key, value in record.items() if not key.startswith("_")}
-
-
-def present_chat(chat: Record) -> Record:
-    return {key: value for key, value in chat.items() if key != "caseId" and not key.startswith("_")}
-
-
-def page_data(total: int, page: int, size: int, count: int) -> Record:
-    return {
-        "totalResults": total,
-        "pageSize": size,
-        "currentPage": page,
-        "responseCount": count,
-        "totalPages": -(-total // size),
-    }
-
-
-def case_not_found(message: str) -> ApiError:
-    return ApiError(ErrorKind.NOT_FOUND, message, code="CaseNotFound")
-
-
-def find_case(store: Store, case_id: str) -> Record:
-    case = store.get("cases", case_id.lower())
-    if case is None:
-        raise case_not_found(f"No case {case_id}.")
-    return case
-
-
-def case_tasks(store: Store, case_id: str) -> list[Record]:
-    tasks = store.collection("tasks")
-    return [tasks[task_id] for task_id in index_of(store).tasks_by_case.get(case_id, [])]
-
-
-def require_test_case(case: Record) -> None:
-    if not case.get("isTestCase"):
-        raise ApiError(
-            ErrorKind.INVALID,
-            f"Case {case.get('reference') or case['id']} is a production case; only test cases "
-            "(created with isTest: true) can be advanced or deleted.",
-            code="NotATestCase",
+        self.entries = sorted(
+            (timestamp_of(record["_resolveAt"]), collection, key)
+            for collection in ("tasks", "cases")
+            for key, record in store.collection(collection).items()
+            if "_resolveAt" in record
         )
 
+    def apply(self, change: Change) -> bool:
+        if change.old is not None and "_resolveAt" in change.old:
+            self.entries.remove((timestamp_of(change.old["_resolveAt"]), change.collection, change.key))
+        if change.new is not None and "_resolveAt" in change.new:
+            insort(self.entries, (timestamp_of(change.new["_resolveAt"]), change.collection, change.key))
+        return True
 
-def resolution_delay(store: Store) -> float:
-    settings = store.get("settings", SETTINGS_ID)
-    value = settings.get("taskResolutionDelaySeconds") if settings else None
-    return float(value) if isinstance(value, int | float) else DEFAULT_TASK_RESOLUTION_DELAY
-
-
-def case_url(case_id: str) -> str:
-    return f"{APP_URL}/Invoices/Details/{case_id}"
-
-
-def chat_action(case_id: str) -> Record:
-    return {"method": "POST", "path": f"/cases/{case_id}/chats"}
+    def due(self, now: float) -> list[tuple[float, str, str]]:
+        return self.entries[: bisect_right(self.entries, now, key=lambda entry: entry[0])]
 
 
-def expected_action(task_type: str, case_id: str | None) -> Record | None:
-    return chat_action(case_id) if task_type in CHAT_TASK_TYPES and case_id else None
+def pending(store: Store) -> Pending:
+    return store.derived("pending", Pending, watches=("tasks", "cases"))
 
 
-def complete_task(task: Record, case: Record | None) -> None:
-    """Fill in what a fixture task left out, in the wire's key order."""
-    task_type = task["type"]
-    case_id = task.get("caseId")
-    defaults: Record = {
-        "typeLabel": TASK_LABELS[task_type],
-        "title": None,
-        "description": None,
-        "status": "Open",
-        "caseId": None,
-        "caseReference": case.get("reference") if case else None,
-        "leadId": None,
-        "deadline": None,
-        "dateSolved": None,
-        "solutionUrl": ACCOUNT_SOLUTION_URLS.get(task_type) or (case_url(case_id) if case_id else f"{APP_URL}/Tasks"),
-        "action": expected_action(task_type, case_id),
-    }
-    filled = {key: task[key] if key in task else defaults.get(key) for key in TASK_KEYS}
-    if filled["caseReference"] is None:
-        filled["caseReference"] = defaults["caseReference"]
-    internal = {key: value for key, value in task.items() if key.startswith("_")}
-    task.clear()
-    task.update(filled)
-    task.update(internal)
+def unscheduled(record: Record) -> Record:
+    """A mutable copy of a record without its due time."""
+    return {key: value for key, value in record.items() if key != "_resolveAt"}
 
 
-def task_problems(task: Record, cases: dict[str, Record]) -> list[str]:
-    task_type = task["type"]
-    case_id = task.get("caseId")
-    case = cases.get(case_id) if case_id else None
-    problems: list[str] = []
-    if task_type in ACCOUNT_TASK_TYPES and case_id is not None:
-        problems.append(f"field 'caseId': {task_type} is an account-level task; its caseId must be null")
-    if task_type in CHAT_TASK_TYPES and not case_id:
-        problems.append(f"field 'caseId': {task_type} is resolved on a case's chat; it needs a caseId")
-    if case_id and case is None:
-        problems.append(f"field 'caseId': no case {case_id!r}")
-    if case is not None and task.get("caseReference") is not None and task["caseReference"] != case.get("reference"):
-        problems.append(
-            f"field 'caseReference': {task['caseReference']!r} is not the reference of case {case_id} "
-            f"({case.get('reference')!r})"
-        )
-    if "action" in task and task["action"] != expected_action(task_type, case_id):
-        expected = expected_action(task_type, case_id)
-        problems.append(f"field 'action': a {task_type} task's action is {json.dumps(expected)}")
-    solved = task.get("status", "Open") == "Solved"
-    if solved and not task.get("dateSolved"):
-        problems.append("field 'dateSolved': a Solved task needs dateSolved")
-    if not solved and task.get("dateSolved"):
-        problems.append("field 'dateSolved': an Open task has no dateSolved (null)")
-    return problems
-
-
-def unique_case_references(cases: dict[str, Record], new_cases: dict[str, Record]) -> list[str]:
-    problems: list[str] = []
-    for field, normalize in (("reference", str.upper), ("creditorReference", str)):
-        owners: dict[str, str] = {}
-        for case_id, case in cases.items():
-            value = case.get(field)
-            if not value:
-                continue
-            owner = owners.setdefault(normalize(value), case_id)
-            if owner != case_id and (case_id in new_cases or owner in new_cases):
-                problems.append(f"cases (id={case_id!r}): field '{field}': {value!r} is also the {field} of {owner}")
-    return problems
-
-
-def chat_sender(store: Store, body: Record) -> Record:
-    users = store.collection("users").values()
-    email = body.get("userEmail")
-    user_id = body.get("userId")
-    if email:
-        user = next((u for u in users if str(u.get("email", "")).lower() == email.strip().lower()), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID, f"{email!r} is not a member of your team.", field="userEmail", code="InvalidUser"
-            )
-        return user
-    if user_id:
-        user = next((u for u in users if str(u.get("id", "")).lower() == user_id.strip().lower()), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID, f"No member of your team has id {user_id!r}.", field="userId", code="InvalidUser"
-            )
-        return user
-    raise ApiError(
-        ErrorKind.INVALID,
-        "Say who is writing: send userEmail (a member of your team) or userId.",
-        code="MissingUserIdentifier",
-    )
-
-
-def partner_user(store: Store, case: Record) -> Record:
-    """Who writes for the partner: whoever wrote last for it on the case, else the partner's office."""
-    chats = store.collection("chats")
-    for chat_id in reversed(index_of(store).chats_by_case.get(case["id"], [])):
-        chat = chats[chat_id]
-        if chat.get("role") == 0 and isinstance(chat.get("user"), dict):
-            return copy.deepcopy(chat["user"])
-    partner = case.get("collectionPartner") or {}
-    return {
-        "id": 9000,
-        "dateCreated": None,
-        "dateUpdated": None,
-        "firstName": partner.get("name") or "Collection",
-        "lastName": None if partner.get("name") else "partner",
-        "email": partner.get("officeEmail"),
-    }
-
-
+# -- cases -----------------------------------------------------------------------
 def parse_flexible(value: Any, field: str) -> str | None:
     """A request date or date-time (naive means UTC) as a served timestamp; 400 if it is no real instant."""
     if value is None:
@@ -1028,9 +646,9 @@ def new_case(store: Store, body: Record, now: datetime) -> Record:
                 code="InvalidUser",
             )
         assigned = {"email": user["email"], "name": user.get("name")}
-    index = index_of(store)
+    references = case_references(store)
     creditor_reference = body.get("creditorReference")
-    if creditor_reference and creditor_reference in index.by_creditor_reference:
+    if creditor_reference and ("creditorReference", creditor_reference) in references:
         raise ApiError(
             ErrorKind.CONFLICT,
             f"Another case already has the creditor reference {creditor_reference!r}.",
@@ -1043,7 +661,7 @@ def new_case(store: Store, body: Record, now: datetime) -> Record:
             code="NoPartnerAvailable",
         )
     case_id = new_id(store, "cases")
-    reference = new_reference(case_id, index.by_reference)
+    reference = new_reference(case_id, {key for field, key in references if field == "reference"})
     division_id = body.get("creditorDivisionId")
     division_id = division_id.lower() if division_id else None
     gross = finite(body, "amountToRecover") or 0.0
@@ -1090,7 +708,7 @@ def new_case(store: Store, body: Record, now: datetime) -> Record:
     }
 
 
-def new_reference(case_id: str, taken: dict[str, str]) -> str:
+def new_reference(case_id: str, taken: set[str]) -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     seed = uuid.UUID(case_id).int
     while True:
@@ -1133,7 +751,7 @@ def state_of(case: Record) -> str:
 def record_event(case: Record, when: datetime, kind: str, title: str, description: str) -> None:
     event = {"date": iso8601(when), "type": kind, "title": title, "description": description}
     event["actor"] = dict(SYSTEM_ACTOR)
-    case.setdefault("_events", []).append(event)
+    case["_events"] = [*case.get("_events", []), event]
 
 
 def change_lifecycle(case: Record, target: str, when: datetime, why: str) -> None:
@@ -1172,38 +790,13 @@ def close_case(case: Record, close_code: str, now: datetime) -> None:
 
 
 def delete_cases(store: Store, case_ids: list[str]) -> None:
-    index = index_of(store)
     for case_id in case_ids:
-        for chat_id in index.chats_by_case.get(case_id, []):
-            store.remove("chats", chat_id)
-        for task_id in index.tasks_by_case.get(case_id, []):
-            store.remove("tasks", task_id)
+        for chat in chats_of(store, case_id):
+            store.remove("chats", chat["id"])
+        for task in tasks_of(store, case_id):
+            store.remove("tasks", task["id"])
         store.remove("cases", case_id)
         store.put("deletedCases", {"id": case_id})
-    invalidate(store)
-
-
-def sort_cases(order: list[str], cases: dict[str, Record], sort: str) -> list[str]:
-    terms: list[tuple[str, bool]] = []
-    for part in sort.split(","):
-        name, _, direction = part.strip().partition(":")
-        field = SORT_FIELDS.get(name.strip().lower())
-        direction = direction.strip().lower() or "asc"
-        if field is not None and direction in ("asc", "desc"):
-            terms.append((field, direction == "desc"))
-    result = list(order)
-    for field, descending in reversed(terms):
-
-        def value(case_id: str, field: str = field) -> Any:
-            raw = cases[case_id].get(field)
-            if raw is None:
-                return None
-            return timestamp_of(raw) if field in DATE_FIELDS else raw
-
-        known = [case_id for case_id in result if value(case_id) is not None]
-        missing = [case_id for case_id in result if value(case_id) is None]
-        result = sorted(known, key=value, reverse=descending) + missing
-    return result
 
 
 def timeline_of(store: Store, case: Record) -> Record:
@@ -1240,9 +833,7 @@ def timeline_of(store: Store, case: Record) -> Record:
                 {"type": "Partner user", "name": partner},
             ),
         )
-    chats = store.collection("chats")
-    for chat_id in index_of(store).chats_by_case.get(case["id"], []):
-        chat = chats[chat_id]
+    for chat in chats_of(store, case["id"]):
         user = chat.get("user") or {}
         name = " ".join(part for part in (user.get("firstName"), user.get("lastName")) if part) or None
         actor = {"type": "Creditor user" if chat.get("role") == 1 else "Partner user", "name": name}
@@ -1251,7 +842,7 @@ def timeline_of(store: Store, case: Record) -> Record:
             2,
             entry("ChatMessage", f"Message from {name or 'the partner'}", chat.get("message"), actor),
         )
-    for task in case_tasks(store, case["id"]):
+    for task in tasks_of(store, case["id"]):
         label = task.get("typeLabel") or task.get("type")
         add(
             task.get("dateCreated"),
@@ -1275,3 +866,177 @@ def timeline_of(store: Store, case: Record) -> Record:
     entries.sort(key=lambda found: found[:3])
     phase = "Pre-legal" if case.get("lifecycle") in ("Active", "Paused") else None
     return {"items": [item for *_, item in entries], "currentEngagementPhase": phase}
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def timestamp_of(text: Any) -> float:
+    if not isinstance(text, str):
+        return 0.0
+    try:
+        return parse_iso8601(text).timestamp()
+    except (ValueError, OverflowError):
+        return 0.0
+
+
+def precise(instant: datetime) -> str:
+    """A UTC timestamp keeping its microseconds (for due times; served times are whole seconds)."""
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def retry_after(error: ApiError) -> int:
+    header = error.headers.get("Retry-After", "")
+    if header.isdigit():
+        return int(header)
+    found = _RETRY_IN.search(error.message)
+    return int(found.group(1)) if found else 1
+
+
+def new_id(store: Store, collection: str) -> str:
+    """A fresh UUID, repeatable from one run to the next (derived from the collection's sequence)."""
+    while True:
+        candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
+        if store.get(collection, candidate) is None:
+            return candidate
+
+
+def present(record: Record) -> Record:
+    return {key: value for key, value in record.items() if not key.startswith("_")}
+
+
+def present_chat(chat: Record) -> Record:
+    return {key: value for key, value in chat.items() if key != "caseId" and not key.startswith("_")}
+
+
+def require_test_case(case: Record) -> None:
+    if not case.get("isTestCase"):
+        raise ApiError(
+            ErrorKind.INVALID,
+            f"Case {case.get('reference') or case['id']} is a production case; only test cases "
+            "(created with isTest: true) can be advanced or deleted.",
+            code="NotATestCase",
+        )
+
+
+def resolution_delay(store: Store) -> float:
+    settings = store.get("settings", SETTINGS_ID)
+    value = settings.get("taskResolutionDelaySeconds") if settings else None
+    return float(value) if isinstance(value, int | float) else DEFAULT_TASK_RESOLUTION_DELAY
+
+
+def case_url(case_id: str) -> str:
+    return f"{APP_URL}/Invoices/Details/{case_id}"
+
+
+def chat_action(case_id: str) -> Record:
+    return {"method": "POST", "path": f"/cases/{case_id}/chats"}
+
+
+def expected_action(task_type: str, case_id: str | None) -> Record | None:
+    return chat_action(case_id) if task_type in CHAT_TASK_TYPES and case_id else None
+
+
+def complete_task(task: Record, case: Record | None) -> Record:
+    """Fill in what a fixture task left out, in the wire's key order."""
+    task_type = task["type"]
+    case_id = task.get("caseId")
+    defaults: Record = {
+        "typeLabel": TASK_LABELS[task_type],
+        "title": None,
+        "description": None,
+        "status": "Open",
+        "caseId": None,
+        "caseReference": case.get("reference") if case else None,
+        "leadId": None,
+        "deadline": None,
+        "dateSolved": None,
+        "solutionUrl": ACCOUNT_SOLUTION_URLS.get(task_type) or (case_url(case_id) if case_id else f"{APP_URL}/Tasks"),
+        "action": expected_action(task_type, case_id),
+    }
+    filled = {key: task[key] if key in task else defaults.get(key) for key in TASK_KEYS}
+    if filled["caseReference"] is None:
+        filled["caseReference"] = defaults["caseReference"]
+    return {**filled, **{key: value for key, value in task.items() if key.startswith("_")}}
+
+
+def task_problems(task: Record, cases: dict[str, Record]) -> list[str]:
+    task_type = task["type"]
+    case_id = task.get("caseId")
+    case = cases.get(case_id) if case_id else None
+    problems: list[str] = []
+    if task_type in ACCOUNT_TASK_TYPES and case_id is not None:
+        problems.append(f"field 'caseId': {task_type} is an account-level task; its caseId must be null")
+    if task_type in CHAT_TASK_TYPES and not case_id:
+        problems.append(f"field 'caseId': {task_type} is resolved on a case's chat; it needs a caseId")
+    if case_id and case is None:
+        problems.append(f"field 'caseId': no case {case_id!r}")
+    if case is not None and task.get("caseReference") is not None and task["caseReference"] != case.get("reference"):
+        problems.append(
+            f"field 'caseReference': {task['caseReference']!r} is not the reference of case {case_id} "
+            f"({case.get('reference')!r})"
+        )
+    if "action" in task and task["action"] != expected_action(task_type, case_id):
+        expected = expected_action(task_type, case_id)
+        problems.append(f"field 'action': a {task_type} task's action is {json.dumps(expected)}")
+    solved = task.get("status", "Open") == "Solved"
+    if solved and not task.get("dateSolved"):
+        problems.append("field 'dateSolved': a Solved task needs dateSolved")
+    if not solved and task.get("dateSolved"):
+        problems.append("field 'dateSolved': an Open task has no dateSolved (null)")
+    return problems
+
+
+def unique_case_references(cases: dict[str, Record], new_cases: dict[str, Record]) -> list[str]:
+    problems: list[str] = []
+    for field, normalize in (("reference", str.upper), ("creditorReference", str)):
+        owners: dict[str, str] = {}
+        for case_id, case in cases.items():
+            value = case.get(field)
+            if not value:
+                continue
+            owner = owners.setdefault(normalize(value), case_id)
+            if owner != case_id and (case_id in new_cases or owner in new_cases):
+                problems.append(f"cases (id={case_id!r}): field '{field}': {value!r} is also the {field} of {owner}")
+    return problems
+
+
+def chat_sender(store: Store, body: Record) -> Record:
+    users = store.collection("users").values()
+    email = body.get("userEmail")
+    user_id = body.get("userId")
+    if email:
+        user = next((u for u in users if str(u.get("email", "")).lower() == email.strip().lower()), None)
+        if user is None:
+            raise ApiError(
+                ErrorKind.INVALID, f"{email!r} is not a member of your team.", field="userEmail", code="InvalidUser"
+            )
+        return user
+    if user_id:
+        user = next((u for u in users if str(u.get("id", "")).lower() == user_id.strip().lower()), None)
+        if user is None:
+            raise ApiError(
+                ErrorKind.INVALID, f"No member of your team has id {user_id!r}.", field="userId", code="InvalidUser"
+            )
+        return user
+    raise ApiError(
+        ErrorKind.INVALID,
+        "Say who is writing: send userEmail (a member of your team) or userId.",
+        code="MissingUserIdentifier",
+    )
+
+
+def partner_user(store: Store, case: Record) -> Record:
+    """Who writes for the partner: whoever wrote last for it on the case, else the partner's office."""
+    for chat in reversed(chats_of(store, case["id"])):
+        if chat.get("role") == 0 and isinstance(chat.get("user"), dict):
+            return chat["user"]
+    partner = case.get("collectionPartner") or {}
+    return {
+        "id": 9000,
+        "dateCreated": None,
+        "dateUpdated": None,
+        "firstName": partner.get("name") or "Collection",
+        "lastName": None if partner.get("name") else "partner",
+        "email": partner.get("officeEmail"),
+    }

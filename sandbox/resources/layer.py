@@ -586,6 +586,8 @@ def filter_values(spec_filter: Filter, query: dict[str, Any]) -> set[Any] | Any 
             text = str(item)
             if spec_filter.values:
                 mapped = spec_filter.values.get(text.strip().lower())
+                if mapped is None and spec_filter.unknown is not None:
+                    raise refusal(spec_filter.unknown, value=item, field=spec_filter.param)
                 if mapped is None:
                     raise ApiError(
                         ErrorKind.INVALID,
