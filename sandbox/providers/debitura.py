@@ -6,18 +6,15 @@ JSON; `Page`/`PageSize` paging with a `page` metadata object; errors in the
 `ApiErrorResponseDto` envelope (`error`, `message`, `businessErrors[]`), 422
 `BusinessErrorResponseApiDTO` for business rules on `POST /cases`.
 
-The spec's `x-sandbox` block declares the records and serves the case and task
-lists (paging, filters, sorting) and `GET /cases/{id}`; this module holds the
-business rules.
+The spec's `x-sandbox` block declares the records, the case and task lists
+(paging, filters, sorting) and case creation and lookup; this module holds the
+business rules. Records are stored in wire shape; keys starting with `_` (and
+a chat's `caseId`) are internal and never served.
 
 Tasks resolve themselves: a chat reply schedules the case's open chat-driven
 tasks for resolution `taskResolutionDelaySeconds` (default 2) of the tenant's
 clock later. The due time is kept on the record (`_resolveAt`), so a snapshot
 stays plain JSON, and `settle` finishes whatever is due before each call.
-
-Records are stored in wire shape; keys starting with `_` (and a chat's
-`caseId`) are internal and stripped before serving. Derived lookups (per-case
-chats and tasks, references, pending resolutions) are `store.derived` indexes.
 """
 
 from __future__ import annotations
@@ -36,47 +33,20 @@ from sandbox import idempotency
 from sandbox.auth import bearer_token, unauthorized, valid_token
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
-from sandbox.provider import Call, Provider, Reply, handles
+from sandbox.provider import Call, Provider, Reply, handles, hook
 from sandbox.store import Change, Record, Store
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
 SETTINGS_ID = "sandbox"
 APP_URL = "https://app.debitura.com"
-ID_NAMESPACE = uuid.UUID("5b0c5d1e-4f3a-5c7e-9d21-0d3b1e7a9c42")
+ID_NAMESPACE = uuid.UUID("5b0c5d1e-4f3a-5c7e-9d21-0d3b1e7a9c42")  # also the spec's x-sandbox uuid-namespace
 
 CHAT_TASK_TYPES = ("ReplyToChat", "ClientInputRequired", "MoreInfoNeeded")
 ACCOUNT_TASK_TYPES = ("SignContract", "AssignBankAccount")
-TASK_LABELS = {
-    "ReplyToChat": "Reply to chat",
-    "ClientInputRequired": "Client input required",
-    "MoreInfoNeeded": "More info needed",
-    "SelectQuoteWinner": "Select quote winner",
-    "ReviewPartner": "Review partner",
-    "CaseValidationNeedsInfo": "Case validation needs info",
-    "Generic": "Generic",
-    "SignContract": "Sign contract",
-    "AssignBankAccount": "Assign bank account",
-}
 ACCOUNT_SOLUTION_URLS = {
     "AssignBankAccount": f"{APP_URL}/Invoices/Index?bankAccountId=-1",
     "SignContract": f"{APP_URL}/CreditorContracts",
 }
-TASK_KEYS = (
-    "id",
-    "type",
-    "typeLabel",
-    "title",
-    "description",
-    "status",
-    "caseId",
-    "caseReference",
-    "leadId",
-    "deadline",
-    "dateCreated",
-    "dateSolved",
-    "solutionUrl",
-    "action",
-)
 # How long the partner gives the creditor to answer, by task type.
 TASK_DEADLINES = {"ReplyToChat": timedelta(days=4), "ClientInputRequired": timedelta(days=4)}
 DEFAULT_TASK_DEADLINE = timedelta(days=2)
@@ -85,34 +55,20 @@ NEEDS_INFO = "More Info Required"
 CLOSE_PAID = "Paid"
 CLOSE_NO_PAYMENT = "Pre-Legal Exhausted \u2013 No Payment"
 TARGET_CLOSE_CODES = {"Closed:Paid": CLOSE_PAID, "Closed:NoPayment": CLOSE_NO_PAYMENT}
+# The age buckets of POST /cases, in the order they are read; each is at most the next bigger one.
+AGE_BUCKETS = (
+    "amountToRecover",
+    "amountToRecoverOver6Months",
+    "amountToRecoverOver12Months",
+    "amountToRecoverOver24Months",
+)
+AGE_BUCKETS_NEEDED = {
+    "amountToRecoverOver24Months": ("amountToRecoverOver12Months",),
+    "amountToRecoverOver6Months": ("amountToRecoverOver12Months", "amountToRecoverOver24Months"),
+}
+# A debtor in this country has no collection partner (a deterministic 422).
+NO_PARTNER_COUNTRY = "AQ"
 
-DEBTOR_KEYS = (
-    "type",
-    "name",
-    "contactPerson",
-    "companyRegistrationNumber",
-    "address",
-    "zipCode",
-    "city",
-    "state",
-    "stateAlpha2",
-    "countryAlpha2",
-    "country",
-    "email",
-    "phone",
-)
-CREDITOR_KEYS = (
-    "id",
-    "companyName",
-    "companyRegistrationNumber",
-    "officeEmail",
-    "officePhone",
-    "address",
-    "city",
-    "zipCode",
-    "state",
-    "country",
-)
 COUNTRIES = {
     "AT": "Austria",
     "AU": "Australia",
@@ -162,8 +118,6 @@ COUNTRIES = {
     "US": "United States",
     "ZA": "South Africa",
 }
-# A debtor in this country has no collection partner (a deterministic 422).
-NO_PARTNER_COUNTRY = "AQ"
 
 ERROR_CODES = {
     ErrorKind.UNAUTHORIZED: "Unauthorized",
@@ -248,8 +202,7 @@ class Debitura(Provider):
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
         new_cases = {case["id"]: case for case in fixtures.get("cases", [])}
         cases = {**(store.collection("cases") if store is not None else {}), **new_cases}
-        problems: list[str] = []
-        problems.extend(unique_case_references(cases, new_cases))
+        problems = unique_case_references(cases, new_cases)
         for index, chat in enumerate(fixtures.get("chats", [])):
             if chat["caseId"] not in cases:
                 problems.append(f"chats[{index}] (id={chat['id']!r}): field 'caseId': no case {chat['caseId']!r}")
@@ -276,7 +229,56 @@ class Debitura(Provider):
     @handles("casesPost")
     @idempotency.idempotent(reused_key)
     def create_case(self, call: Call) -> Any:
-        return present(call.records.insert("cases", new_case(call.records, call.body, call.clock_now)))
+        return call.resources.handle(call)  # the declared create, whose rules are `case_rules`
+
+    @hook("cases", "write")
+    def case_rules(self, call: Call, old: Record | None, draft: Record | None) -> None:
+        """Fill in a new case from the POST /cases body; 400 or 422 (business rules) before anything is stored."""
+        assert old is None and draft is not None, "cases are written by the layer only when created"
+        store, body = call.records, call.body
+        check_age_buckets(body)
+        draft["date"] = parse_flexible(body.get("date"), "date") or draft["dateCreated"]
+        draft["dueDate"] = parse_flexible(body.get("dueDate"), "dueDate") or draft["date"]
+        debtor = {
+            key: body["debtor"].get(key) for key in call.resources.spec.component_schema("DebtorDto")["properties"]
+        }
+        country = debtor["countryAlpha2"] = debtor["countryAlpha2"].upper()
+        debtor["country"] = COUNTRIES.get(country) or debtor["country"]
+        if debtor["stateAlpha2"]:
+            debtor["stateAlpha2"] = debtor["stateAlpha2"].upper()
+        if body.get("assignedUserEmail"):
+            user = team_member(store, "email", body["assignedUserEmail"], "assignedUserEmail")
+            draft["assignedUser"] = {"email": user["email"], "name": user.get("name")}
+        references = case_references(store)
+        if draft["creditorReference"] and ("creditorReference", draft["creditorReference"]) in references:
+            raise ApiError(
+                ErrorKind.CONFLICT,
+                f"Another case already has the creditor reference {draft['creditorReference']!r}.",
+                code="DuplicateCreditorReference",
+            )
+        if country == NO_PARTNER_COUNTRY:
+            raise ApiError(
+                ErrorKind.CONFLICT, f"No collection partner covers debtors in {country}.", code="NoPartnerAvailable"
+            )
+        draft["id"] = call.resources.new_id(store, call.resources.resource("cases"))
+        division_id = (draft["creditorDivisionId"] or "").lower() or None
+        gross = finite(body, "amountToRecover") or 0.0
+        draft.update(
+            _tag=body.get("tag"),
+            _debtorId=str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
+            reference=new_reference(draft["id"], {value for field, value in references if field == "reference"}),
+            creditorComments=body.get("comments"),
+            grossAmount=gross,
+            remainder=gross,
+            currency=body["currencyCode"].upper(),
+            isTestCase=bool(body.get("isTest", False)),
+            lifecycle="Pending Verification"
+            if body.get("skipDebituraVerification")
+            else "Pending Verification Internal",
+            creditorDivisionId=division_id,
+            debtor=debtor,
+            creditor=creditor_of(call, division_id),
+        )
 
     @handles("casesByCreditorReferenceCreditorReferenceGet")
     def get_case_by_creditor_reference(self, call: Call) -> Any:
@@ -300,11 +302,12 @@ class Debitura(Provider):
 
     @handles("casesIdChatsPost")
     def send_chat(self, call: Call) -> Any:
+        """The creditor replies: its open chat-driven tasks (and a "More Info Required" case) resolve after a delay."""
         store, now = call.records, call.clock_now
         case = call.resources.find(call, "cases")
         user = chat_sender(store, call.body)
-        user_fields = ("dateCreated", "dateUpdated", "firstName", "lastName", "email")
-        sender = {"id": user["relationId"], **{key: user.get(key) for key in user_fields}}
+        sender_fields = ("dateCreated", "dateUpdated", "firstName", "lastName", "email")
+        sender = {"id": user["relationId"], **{key: user.get(key) for key in sender_fields}}
         chat = store.insert("chats", new_chat(store, case, now, 1, call.body["message"], sender))
         due = precise(now + timedelta(seconds=resolution_delay(store)))
         for task in tasks_of(store, case["id"]):
@@ -316,15 +319,19 @@ class Debitura(Provider):
         store.update("cases", case["id"], changes)
         return present_chat(chat)
 
-    # -- tasks ---------------------------------------------------------------
+    # -- tasks (GET /tasks is the declared list) -------------------------------
 
     @handles("casesIdTasksGet")
     def list_case_tasks(self, call: Call) -> Any:
         case = call.resources.find(call, "cases")
-        status = call.query.get("status", "Open")
-        types = set(call.query.get("type") or TASK_LABELS) - set(ACCOUNT_TASK_TYPES)
-        tasks = tasks_of(call.records, case["id"])
-        return [present(task) for task in tasks if task.get("status") == status and task.get("type") in types]
+        status, types = call.query.get("status", "Open"), call.query.get("type")
+        return [
+            present(task)
+            for task in tasks_of(call.records, case["id"])
+            if task.get("status") == status
+            and (not types or task.get("type") in types)
+            and task.get("type") not in ACCOUNT_TASK_TYPES
+        ]
 
     # -- test helpers --------------------------------------------------------
 
@@ -356,10 +363,9 @@ class Debitura(Provider):
 
     @handles("testCasesIdDelete")
     def delete_test_case(self, call: Call) -> Reply:
-        store = call.records
-        case_id = call.path["id"].lower()
+        store, case_id = call.records, call.path["id"].lower()
         if store.get("cases", case_id) is None and store.get("deletedCases", case_id) is not None:
-            return Reply(status=204)
+            return Reply(status=204)  # deleting twice is no error
         case = call.resources.find(call, "cases")
         require_test_case(case)
         delete_cases(store, [case["id"]])
@@ -367,9 +373,8 @@ class Debitura(Provider):
 
     @handles("testCasesDelete")
     def delete_tagged_test_cases(self, call: Call) -> Reply:
-        store = call.records
         tag = call.query["tag"]
-        matches = [case for case in store.collection("cases").values() if case.get("_tag") == tag]
+        matches = [case for case in call.records.collection("cases").values() if case.get("_tag") == tag]
         production = [case.get("reference") or case["id"] for case in matches if not case.get("isTestCase")]
         if production:
             raise ApiError(
@@ -378,7 +383,7 @@ class Debitura(Provider):
                 "deleted, so nothing was deleted.",
                 code="NotATestCase",
             )
-        delete_cases(store, [case["id"] for case in matches])
+        delete_cases(call.records, [case["id"] for case in matches])
         return Reply(status=204)
 
     @handles("meGet")
@@ -406,14 +411,8 @@ def partner_message(store: Store, now: datetime, case_id: str, body: dict[str, A
     if task_type not in CHAT_TASK_TYPES:
         raise ApiError(ErrorKind.INVALID, f"taskType must be one of {', '.join(CHAT_TASK_TYPES)}.", field="taskType")
     message = body["message"]
-    reusable = next(
-        (
-            task
-            for task in tasks_of(store, case["id"])
-            if task.get("type") == task_type and task.get("status") == "Open" and "_resolveAt" not in task
-        ),
-        None,
-    )
+    open_tasks = [task for task in tasks_of(store, case["id"]) if task.get("status") == "Open"]
+    reusable = next((t for t in open_tasks if t.get("type") == task_type and "_resolveAt" not in t), None)
     chat = store.insert("chats", new_chat(store, case, now, 0, message, partner_user(store, case)))
     if reusable is not None:
         task = store.update("tasks", reusable["id"], {"description": message})
@@ -429,14 +428,12 @@ def resolve_task(store: Store, now: datetime, task_id: str) -> dict[str, Any]:
     if task is None:
         raise ApiError(ErrorKind.NOT_FOUND, f"No Debitura task {task_id} in this tenant.")
     if task.get("status") == "Solved":
-        raise ApiError(
-            ErrorKind.CONFLICT,
-            f"Task {task['id']} was already solved at {task.get('dateSolved')}.",
-        )
+        raise ApiError(ErrorKind.CONFLICT, f"Task {task['id']} was already solved at {task.get('dateSolved')}.")
     return present(store.put("tasks", {**unscheduled(task), "status": "Solved", "dateSolved": iso8601(now)}))
 
 
 def new_chat(store: Store, case: Record, now: datetime, role: int, message: str, user: Record) -> Record:
+    """A chat message on the case: role 1 is the creditor (you), 0 the collection partner."""
     stamp = iso8601(now)
     return {
         "id": new_id(store, "chats"),
@@ -458,22 +455,9 @@ def new_chat_task(store: Store, case: Record, task_type: str, message: str, now:
         "ClientInputRequired": f"{partner or 'Your collection partner'} needs your input",
         "MoreInfoNeeded": f"{partner or 'Your collection partner'} needs more information",
     }
-    return {
-        "id": new_id(store, "tasks"),
-        "type": task_type,
-        "typeLabel": TASK_LABELS[task_type],
-        "title": titles[task_type],
-        "description": message,
-        "status": "Open",
-        "caseId": case["id"],
-        "caseReference": case.get("reference"),
-        "leadId": None,
-        "deadline": iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE)),
-        "dateCreated": iso8601(now),
-        "dateSolved": None,
-        "solutionUrl": case_url(case["id"]),
-        "action": chat_action(case["id"]),
-    }
+    task = {"id": new_id(store, "tasks"), "type": task_type, "title": titles[task_type], "description": message}
+    deadline = iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE))
+    return complete_task({**task, "caseId": case["id"], "deadline": deadline, "dateCreated": iso8601(now)}, case)
 
 
 # -- derived lookups -------------------------------------------------------------
@@ -502,8 +486,7 @@ def tasks_of(store: Store, case_id: str) -> list[Record]:
     def build(store: Store) -> dict[str, list[Record]]:
         grouped: dict[str, list[Record]] = defaultdict(list)
         for task in sorted(store.collection("tasks").values(), key=newest_first):
-            if task.get("caseId"):
-                grouped[task["caseId"]].append(task)
+            grouped[task.get("caseId")].append(task)
         return grouped
 
     return store.derived("tasks-by-case", build, watches=("tasks",)).get(case_id, [])
@@ -532,7 +515,7 @@ def case_with(store: Store, field: str, value: str, name: str) -> Record:
 
 
 class Pending:
-    """Scheduled work: (due timestamp, collection, key) of every record with `_resolveAt`, soonest first."""
+    """Scheduled work: (due timestamp, collection, key) of every task and case with a `_resolveAt`, soonest first."""
 
     def __init__(self, store: Store) -> None:
         self.entries = sorted(
@@ -562,7 +545,9 @@ def unscheduled(record: Record) -> Record:
     return {key: value for key, value in record.items() if key != "_resolveAt"}
 
 
-# -- cases -----------------------------------------------------------------------
+# -- case rules --------------------------------------------------------------------
+
+
 def parse_flexible(value: Any, field: str) -> str | None:
     """A request date or date-time (naive means UTC) as a served timestamp; 400 if it is no real instant."""
     if value is None:
@@ -592,128 +577,22 @@ def finite(body: Record, field: str) -> float | None:
 
 
 def check_age_buckets(body: Record) -> None:
-    total = finite(body, "amountToRecover")
-    over6 = finite(body, "amountToRecoverOver6Months")
-    over12 = finite(body, "amountToRecoverOver12Months")
-    over24 = finite(body, "amountToRecoverOver24Months")
-    if over24 is not None and over12 is None:
-        raise ApiError(
-            ErrorKind.INVALID,
-            "amountToRecoverOver24Months needs amountToRecoverOver12Months.",
-            field="amountToRecoverOver24Months",
-        )
-    if over6 is not None and (over12 is None or over24 is None):
-        raise ApiError(
-            ErrorKind.INVALID,
-            "amountToRecoverOver6Months needs amountToRecoverOver12Months and amountToRecoverOver24Months.",
-            field="amountToRecoverOver6Months",
-        )
-    assert total is not None
-    chain = [
-        ("amountToRecoverOver24Months", over24),
-        ("amountToRecoverOver12Months", over12),
-        ("amountToRecoverOver6Months", over6),
-        ("amountToRecover", total),
-    ]
-    present_values = [(name, value) for name, value in chain if value is not None]
-    for (name, value), (bigger_name, bigger) in pairwise(present_values):
+    amounts = {name: finite(body, name) for name in AGE_BUCKETS}
+    for name, needed in AGE_BUCKETS_NEEDED.items():
+        if amounts[name] is not None and any(amounts[other] is None for other in needed):
+            raise ApiError(ErrorKind.INVALID, f"{name} needs {' and '.join(needed)}.", field=name)
+    given = [(name, value) for name, value in reversed(amounts.items()) if value is not None]
+    for (name, value), (bigger_name, bigger) in pairwise(given):
         if value > bigger:
             raise ApiError(ErrorKind.INVALID, f"{name} ({value:g}) exceeds {bigger_name} ({bigger:g}).", field=name)
 
 
-def new_case(store: Store, body: Record, now: datetime) -> Record:
-    """The case a valid POST /cases body creates; raises before anything is stored."""
-    check_age_buckets(body)
-    stamp = iso8601(now)
-    claim_date = parse_flexible(body.get("date"), "date") or stamp
-    due_date = parse_flexible(body.get("dueDate"), "dueDate") or claim_date
-    source = body["debtor"]
-    debtor = {key: source.get(key) for key in DEBTOR_KEYS}
-    country = source["countryAlpha2"].upper()
-    debtor["countryAlpha2"] = country
-    debtor["country"] = COUNTRIES.get(country) or source.get("country")
-    if debtor["stateAlpha2"]:
-        debtor["stateAlpha2"] = debtor["stateAlpha2"].upper()
-    assigned = None
-    if body.get("assignedUserEmail"):
-        email = body["assignedUserEmail"].strip().lower()
-        user = next((u for u in store.collection("users").values() if str(u.get("email", "")).lower() == email), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID,
-                f"{body['assignedUserEmail']!r} is not a member of your team.",
-                field="assignedUserEmail",
-                code="InvalidUser",
-            )
-        assigned = {"email": user["email"], "name": user.get("name")}
-    references = case_references(store)
-    creditor_reference = body.get("creditorReference")
-    if creditor_reference and ("creditorReference", creditor_reference) in references:
-        raise ApiError(
-            ErrorKind.CONFLICT,
-            f"Another case already has the creditor reference {creditor_reference!r}.",
-            code="DuplicateCreditorReference",
-        )
-    if country == NO_PARTNER_COUNTRY:
-        raise ApiError(
-            ErrorKind.CONFLICT,
-            f"No collection partner covers debtors in {country}.",
-            code="NoPartnerAvailable",
-        )
-    case_id = new_id(store, "cases")
-    reference = new_reference(case_id, {key for field, key in references if field == "reference"})
-    division_id = body.get("creditorDivisionId")
-    division_id = division_id.lower() if division_id else None
-    gross = finite(body, "amountToRecover") or 0.0
-    return {
-        "id": case_id,
-        "_tag": body.get("tag"),
-        "_debtorId": str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
-        "dateCreated": stamp,
-        "dateUpdated": None,
-        "reference": reference,
-        "creditorReference": creditor_reference,
-        "creditorComments": body.get("comments"),
-        "claimDescription": body.get("claimDescription"),
-        "grossAmount": gross,
-        "remainder": gross,
-        "interestFees": 0,
-        "reminderFees": 0,
-        "collectionFees": 0,
-        "totalAddedFees": 0,
-        "currency": body["currencyCode"].upper(),
-        "isTestCase": bool(body.get("isTest", False)),
-        "lifecycle": "Pending Verification"
-        if body.get("skipDebituraVerification")
-        else "Pending Verification Internal",
-        "dueDate": due_date,
-        "date": claim_date,
-        "dateFinished": None,
-        "dateCollectionStarted": None,
-        "closeCode": None,
-        "claimType": None,
-        "creditorDivisionId": division_id,
-        "debtor": debtor,
-        "collectionPartner": None,
-        "creditor": creditor_of(store, division_id),
-        "bankAccount": None,
-        "blendedAgeUpliftPoints": None,
-        "preLegalSuccessFee": None,
-        "solutionUrl": None,
-        "signingHandoff": None,
-        "exclusivePeriodEndDate": None,
-        "disputeStatus": None,
-        "validation": {"needsInfo": False},
-        "assignedUser": assigned,
-    }
-
-
 def new_reference(case_id: str, taken: set[str]) -> str:
+    """An 8-character Debitura reference derived from the case id (another derivation when it is taken)."""
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     seed = uuid.UUID(case_id).int
     while True:
-        digits = []
-        number = seed
+        number, digits = seed, []
         for _ in range(8):
             number, digit = divmod(number, len(alphabet))
             digits.append(alphabet[digit])
@@ -723,19 +602,19 @@ def new_reference(case_id: str, taken: set[str]) -> str:
         seed = uuid.uuid5(ID_NAMESPACE, reference).int
 
 
-def creditor_of(store: Store, division_id: str | None) -> Record | None:
-    creditor = next(iter(store.collection("creditors").values()), None)
+def creditor_of(call: Call, division_id: str | None) -> Record | None:
+    """The account's profile as a case shows it, with the division (named as another case names it)."""
+    creditor = next(iter(call.records.collection("creditors").values()), None)
     if creditor is None:
         return None
-    shown: Record = {key: creditor.get(key) for key in CREDITOR_KEYS}
-    shown["division"] = None
+    shown: Record = {
+        key: creditor.get(key) for key in call.resources.spec.component_schema("CreditorDto")["properties"]
+    }
     if division_id:
-        name = None
-        for case in store.collection("cases").values():
-            division = (case.get("creditor") or {}).get("division") or {}
-            if str(division.get("id", "")).lower() == division_id:
-                name = division.get("name")
-                break
+        divisions = (
+            (case.get("creditor") or {}).get("division") or {} for case in call.records.collection("cases").values()
+        )
+        name = next((d.get("name") for d in divisions if str(d.get("id", "")).lower() == division_id), None)
         shown["division"] = {"id": division_id, "name": name}
     return shown
 
@@ -749,15 +628,13 @@ def state_of(case: Record) -> str:
 
 
 def record_event(case: Record, when: datetime, kind: str, title: str, description: str) -> None:
-    event = {"date": iso8601(when), "type": kind, "title": title, "description": description}
-    event["actor"] = dict(SYSTEM_ACTOR)
+    event = {"date": iso8601(when), "type": kind, "title": title, "description": description, "actor": SYSTEM_ACTOR}
     case["_events"] = [*case.get("_events", []), event]
 
 
 def change_lifecycle(case: Record, target: str, when: datetime, why: str) -> None:
     previous = case.get("lifecycle")
-    case["lifecycle"] = target
-    case["dateUpdated"] = iso8601(when)
+    case.update(lifecycle=target, dateUpdated=iso8601(when))
     record_event(case, when, "LifecycleChanged", f"{previous} \u2192 {target}", why)
 
 
@@ -771,101 +648,89 @@ def activate(case: Record, now: datetime) -> None:
 
 
 def register_payment(case: Record, amount: float, now: datetime) -> None:
-    remainder = round(max(0.0, float(case.get("remainder") or 0) - amount), 2)
-    case["remainder"] = remainder
+    remainder = case["remainder"] = round(max(0.0, float(case.get("remainder") or 0) - amount), 2)
     currency = case.get("currency") or ""
-    record_event(
-        case,
-        now,
-        "PaymentRegistered",
-        "Payment registered",
-        f"{amount:.2f} {currency} received; {remainder:.2f} {currency} outstanding.",
-    )
+    outcome = f"{amount:.2f} {currency} received; {remainder:.2f} {currency} outstanding."
+    record_event(case, now, "PaymentRegistered", "Payment registered", outcome)
 
 
 def close_case(case: Record, close_code: str, now: datetime) -> None:
     change_lifecycle(case, "Closed", now, f"Closed as {close_code} by the test-case API.")
-    case["closeCode"] = close_code
-    case["dateFinished"] = iso8601(now)
+    case.update(closeCode=close_code, dateFinished=iso8601(now))
 
 
 def delete_cases(store: Store, case_ids: list[str]) -> None:
     for case_id in case_ids:
-        for chat in chats_of(store, case_id):
-            store.remove("chats", chat["id"])
-        for task in tasks_of(store, case_id):
-            store.remove("tasks", task["id"])
+        for collection, records in (("chats", chats_of(store, case_id)), ("tasks", tasks_of(store, case_id))):
+            for record in records:
+                store.remove(collection, record["id"])
         store.remove("cases", case_id)
         store.put("deletedCases", {"id": case_id})
 
 
 def timeline_of(store: Store, case: Record) -> Record:
-    entries: list[tuple[float, int, int, Record]] = []
-
-    def add(date: Any, rank: int, item: Record) -> None:
-        if isinstance(date, str):
-            entries.append((timestamp_of(date), rank, len(entries), {"date": date, **item}))
-
-    def entry(kind: str, title: str, description: str | None, actor: Record | None) -> Record:
-        return {"type": kind, "title": title, "description": description, "actor": actor}
-
-    currency = case.get("currency") or ""
+    """The case's history by date: entries derived from the case, its chats and tasks, and its recorded `_events`."""
+    events = case.get("_events") or []
     partner = (case.get("collectionPartner") or {}).get("name")
-    add(
-        case.get("dateCreated"),
-        0,
-        entry(
+    amount = f"{float(case.get('grossAmount') or 0):.2f} {case.get('currency') or ''}"
+    system, partner_user = SYSTEM_ACTOR, {"type": "Partner user", "name": partner}
+    found = [
+        (
+            case.get("dateCreated"),
+            0,
             "CaseCreated",
             "Case created",
-            f"Case {case.get('reference')} for {float(case.get('grossAmount') or 0):.2f} {currency}.",
-            dict(SYSTEM_ACTOR),
-        ),
-    )
-    events = case.get("_events") or []
+            f"Case {case.get('reference')} for {amount}.",
+            system,
+        )
+    ]
     if not any(event.get("type") == "CollectionStarted" for event in events):
-        add(
-            case.get("dateCollectionStarted"),
-            1,
-            entry(
-                "CollectionStarted",
-                "Collection started",
-                f"{partner or 'The collection partner'} started collecting.",
-                {"type": "Partner user", "name": partner},
-            ),
+        started = f"{partner or 'The collection partner'} started collecting."
+        found.append(
+            (case.get("dateCollectionStarted"), 1, "CollectionStarted", "Collection started", started, partner_user)
         )
     for chat in chats_of(store, case["id"]):
         user = chat.get("user") or {}
         name = " ".join(part for part in (user.get("firstName"), user.get("lastName")) if part) or None
         actor = {"type": "Creditor user" if chat.get("role") == 1 else "Partner user", "name": name}
-        add(
-            chat.get("dateCreated"),
-            2,
-            entry("ChatMessage", f"Message from {name or 'the partner'}", chat.get("message"), actor),
+        found.append(
+            (
+                chat.get("dateCreated"),
+                2,
+                "ChatMessage",
+                f"Message from {name or 'the partner'}",
+                chat.get("message"),
+                actor,
+            )
         )
     for task in tasks_of(store, case["id"]):
-        label = task.get("typeLabel") or task.get("type")
-        add(
-            task.get("dateCreated"),
-            3,
-            entry("TaskOpened", f"Task opened: {label}", task.get("title"), dict(SYSTEM_ACTOR)),
-        )
+        label, title = task.get("typeLabel") or task.get("type"), task.get("title")
+        found.append((task.get("dateCreated"), 3, "TaskOpened", f"Task opened: {label}", title, system))
         if task.get("status") == "Solved":
-            add(
-                task.get("dateSolved"),
-                4,
-                entry("TaskSolved", f"Task solved: {label}", task.get("title"), dict(SYSTEM_ACTOR)),
-            )
-    for event in events:
-        add(event.get("date"), 5, {key: value for key, value in event.items() if key != "date"})
+            found.append((task.get("dateSolved"), 4, "TaskSolved", f"Task solved: {label}", title, system))
     if case.get("lifecycle") == "Closed":
-        add(
-            case.get("dateFinished"),
-            6,
-            entry("CaseClosed", case.get("closeCode") or "Closed", "The case was closed.", dict(SYSTEM_ACTOR)),
+        found.append(
+            (
+                case.get("dateFinished"),
+                6,
+                "CaseClosed",
+                case.get("closeCode") or "Closed",
+                "The case was closed.",
+                system,
+            )
         )
-    entries.sort(key=lambda found: found[:3])
+    items = [
+        (date, rank, {"date": date, "type": kind, "title": title, "description": text, "actor": actor})
+        for date, rank, kind, title, text, actor in found
+    ]
+    items += [(event.get("date"), 5, {"date": event.get("date"), **event}) for event in events]
+    dated = sorted(
+        (timestamp_of(date), rank, position, item)
+        for position, (date, rank, item) in enumerate(items)
+        if isinstance(date, str)
+    )
     phase = "Pre-legal" if case.get("lifecycle") in ("Active", "Paused") else None
-    return {"items": [item for *_, item in entries], "currentEngagementPhase": phase}
+    return {"items": [item for *_, item in dated], "currentEngagementPhase": phase}
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -894,7 +759,7 @@ def retry_after(error: ApiError) -> int:
 
 
 def new_id(store: Store, collection: str) -> str:
-    """A fresh UUID, repeatable from one run to the next (derived from the collection's sequence)."""
+    """A fresh UUID, repeatable from one run to the next (as the layer makes them; the admin helpers have no call)."""
     while True:
         candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
         if store.get(collection, candidate) is None:
@@ -937,26 +802,33 @@ def expected_action(task_type: str, case_id: str | None) -> Record | None:
     return chat_action(case_id) if task_type in CHAT_TASK_TYPES and case_id else None
 
 
+def task_label(task_type: str) -> str:
+    """ "ReplyToChat" -> "Reply to chat"."""
+    return re.sub(r"(?<=.)([A-Z])", lambda capital: " " + capital.group(1).lower(), task_type)
+
+
 def complete_task(task: Record, case: Record | None) -> Record:
-    """Fill in what a fixture task left out, in the wire's key order."""
-    task_type = task["type"]
-    case_id = task.get("caseId")
+    """Fill in what a fixture (or new) task left out, in the wire's key order."""
+    task_type, case_id = task["type"], task.get("caseId")
     defaults: Record = {
-        "typeLabel": TASK_LABELS[task_type],
+        "id": None,
+        "type": task_type,
+        "typeLabel": task_label(task_type),
         "title": None,
         "description": None,
         "status": "Open",
         "caseId": None,
-        "caseReference": case.get("reference") if case else None,
+        "caseReference": None,
         "leadId": None,
         "deadline": None,
+        "dateCreated": None,
         "dateSolved": None,
         "solutionUrl": ACCOUNT_SOLUTION_URLS.get(task_type) or (case_url(case_id) if case_id else f"{APP_URL}/Tasks"),
         "action": expected_action(task_type, case_id),
     }
-    filled = {key: task[key] if key in task else defaults.get(key) for key in TASK_KEYS}
-    if filled["caseReference"] is None:
-        filled["caseReference"] = defaults["caseReference"]
+    filled = {key: task.get(key, default) for key, default in defaults.items()}
+    if filled["caseReference"] is None and case is not None:
+        filled["caseReference"] = case.get("reference")
     return {**filled, **{key: value for key, value in task.items() if key.startswith("_")}}
 
 
@@ -976,8 +848,8 @@ def task_problems(task: Record, cases: dict[str, Record]) -> list[str]:
             f"field 'caseReference': {task['caseReference']!r} is not the reference of case {case_id} "
             f"({case.get('reference')!r})"
         )
-    if "action" in task and task["action"] != expected_action(task_type, case_id):
-        expected = expected_action(task_type, case_id)
+    expected = expected_action(task_type, case_id)
+    if "action" in task and task["action"] != expected:
         problems.append(f"field 'action': a {task_type} task's action is {json.dumps(expected)}")
     solved = task.get("status", "Open") == "Solved"
     if solved and not task.get("dateSolved"):
@@ -1001,24 +873,23 @@ def unique_case_references(cases: dict[str, Record], new_cases: dict[str, Record
     return problems
 
 
-def chat_sender(store: Store, body: Record) -> Record:
+def team_member(store: Store, key: str, wanted: str, field: str) -> Record:
+    """The member of the creditor's team whose `key` (email or id) is `wanted`, any case; 400 InvalidUser if none."""
     users = store.collection("users").values()
-    email = body.get("userEmail")
-    user_id = body.get("userId")
-    if email:
-        user = next((u for u in users if str(u.get("email", "")).lower() == email.strip().lower()), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID, f"{email!r} is not a member of your team.", field="userEmail", code="InvalidUser"
-            )
-        return user
-    if user_id:
-        user = next((u for u in users if str(u.get("id", "")).lower() == user_id.strip().lower()), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID, f"No member of your team has id {user_id!r}.", field="userId", code="InvalidUser"
-            )
-        return user
+    user = next((u for u in users if str(u.get(key, "")).lower() == wanted.strip().lower()), None)
+    if user is None:
+        unknown = (
+            f"No member of your team has id {wanted!r}." if key == "id" else f"{wanted!r} is not a member of your team."
+        )
+        raise ApiError(ErrorKind.INVALID, unknown, field=field, code="InvalidUser")
+    return user
+
+
+def chat_sender(store: Store, body: Record) -> Record:
+    if body.get("userEmail"):
+        return team_member(store, "email", body["userEmail"], "userEmail")
+    if body.get("userId"):
+        return team_member(store, "id", body["userId"], "userId")
     raise ApiError(
         ErrorKind.INVALID,
         "Say who is writing: send userEmail (a member of your team) or userId.",
