@@ -69,55 +69,6 @@ AGE_BUCKETS_NEEDED = {
 # A debtor in this country has no collection partner (a deterministic 422).
 NO_PARTNER_COUNTRY = "AQ"
 
-COUNTRIES = {
-    "AT": "Austria",
-    "AU": "Australia",
-    "BE": "Belgium",
-    "BG": "Bulgaria",
-    "BR": "Brazil",
-    "CA": "Canada",
-    "CH": "Switzerland",
-    "CN": "China",
-    "CY": "Cyprus",
-    "CZ": "Czech Republic",
-    "DE": "Germany",
-    "DK": "Denmark",
-    "EE": "Estonia",
-    "ES": "Spain",
-    "FI": "Finland",
-    "FO": "Faroe Islands",
-    "FR": "France",
-    "GB": "United Kingdom",
-    "GL": "Greenland",
-    "GR": "Greece",
-    "HR": "Croatia",
-    "HU": "Hungary",
-    "IE": "Ireland",
-    "IN": "India",
-    "IS": "Iceland",
-    "IT": "Italy",
-    "JP": "Japan",
-    "LI": "Liechtenstein",
-    "LT": "Lithuania",
-    "LU": "Luxembourg",
-    "LV": "Latvia",
-    "MT": "Malta",
-    "MX": "Mexico",
-    "NL": "Netherlands",
-    "NO": "Norway",
-    "NZ": "New Zealand",
-    "PL": "Poland",
-    "PT": "Portugal",
-    "RO": "Romania",
-    "SE": "Sweden",
-    "SG": "Singapore",
-    "SI": "Slovenia",
-    "SK": "Slovakia",
-    "TR": "Turkey",
-    "UA": "Ukraine",
-    "US": "United States",
-    "ZA": "South Africa",
-}
 
 ERROR_CODES = {
     ErrorKind.UNAUTHORIZED: "Unauthorized",
@@ -239,11 +190,10 @@ class Debitura(Provider):
         check_age_buckets(body)
         draft["date"] = parse_flexible(body.get("date"), "date") or draft["dateCreated"]
         draft["dueDate"] = parse_flexible(body.get("dueDate"), "dueDate") or draft["date"]
-        debtor = {
-            key: body["debtor"].get(key) for key in call.resources.spec.component_schema("DebtorDto")["properties"]
-        }
+        debtor_schema = call.resources.spec.component_schema("DebtorDto")["properties"]
+        debtor = {key: body["debtor"].get(key) for key in debtor_schema}
         country = debtor["countryAlpha2"] = debtor["countryAlpha2"].upper()
-        debtor["country"] = COUNTRIES.get(country) or debtor["country"]
+        debtor["country"] = debtor_schema["country"]["x-names"].get(country) or debtor["country"]
         if debtor["stateAlpha2"]:
             debtor["stateAlpha2"] = debtor["stateAlpha2"].upper()
         if body.get("assignedUserEmail"):
