@@ -6,204 +6,68 @@ JSON; `Page`/`PageSize` paging with a `page` metadata object; errors in the
 `ApiErrorResponseDto` envelope (`error`, `message`, `businessErrors[]`), 422
 `BusinessErrorResponseApiDTO` for business rules on `POST /cases`.
 
+The spec's `x-sandbox` block declares the records, the case and task lists
+(paging, filters, sorting) and case creation and lookup; this module holds the
+business rules. Records are stored in wire shape; keys starting with `_` (and
+a chat's `caseId`) are internal and never served.
+
 Tasks resolve themselves: a chat reply schedules the case's open chat-driven
 tasks for resolution `taskResolutionDelaySeconds` (default 2) of the tenant's
 clock later. The due time is kept on the record (`_resolveAt`), so a snapshot
 stays plain JSON, and `settle` finishes whatever is due before each call.
-
-Records are stored in wire shape; keys starting with `_` (and a chat's
-`caseId`) are internal and stripped before serving. Derived lookups (orders,
-per-case lists, pending resolutions) live in an `Index` cached per store and
-rebuilt when the store changes.
 """
 
 from __future__ import annotations
 
-import copy
-import heapq
 import json
 import math
 import re
 import uuid
-import weakref
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from itertools import islice, pairwise
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from sandbox import idempotency
 from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
-from sandbox.provider import Call, Provider, Reply, admin_action, handles
-from sandbox.store import Record, Store
+from sandbox.provider import Call, Provider, Reply, admin_action, handles, hook
+from sandbox.store import Change, Record, Store
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
 SETTINGS_ID = "sandbox"
 APP_URL = "https://app.debitura.com"
-ID_NAMESPACE = uuid.UUID("5b0c5d1e-4f3a-5c7e-9d21-0d3b1e7a9c42")
+ID_NAMESPACE = uuid.UUID("5b0c5d1e-4f3a-5c7e-9d21-0d3b1e7a9c42")  # also the spec's x-sandbox uuid-namespace
 
 CHAT_TASK_TYPES = ("ReplyToChat", "ClientInputRequired", "MoreInfoNeeded")
 ACCOUNT_TASK_TYPES = ("SignContract", "AssignBankAccount")
-TASK_LABELS = {
-    "ReplyToChat": "Reply to chat",
-    "ClientInputRequired": "Client input required",
-    "MoreInfoNeeded": "More info needed",
-    "SelectQuoteWinner": "Select quote winner",
-    "ReviewPartner": "Review partner",
-    "CaseValidationNeedsInfo": "Case validation needs info",
-    "Generic": "Generic",
-    "SignContract": "Sign contract",
-    "AssignBankAccount": "Assign bank account",
-}
 ACCOUNT_SOLUTION_URLS = {
     "AssignBankAccount": f"{APP_URL}/Invoices/Index?bankAccountId=-1",
     "SignContract": f"{APP_URL}/CreditorContracts",
 }
-TASK_KEYS = (
-    "id",
-    "type",
-    "typeLabel",
-    "title",
-    "description",
-    "status",
-    "caseId",
-    "caseReference",
-    "leadId",
-    "deadline",
-    "dateCreated",
-    "dateSolved",
-    "solutionUrl",
-    "action",
-)
 # How long the partner gives the creditor to answer, by task type.
 TASK_DEADLINES = {"ReplyToChat": timedelta(days=4), "ClientInputRequired": timedelta(days=4)}
 DEFAULT_TASK_DEADLINE = timedelta(days=2)
 
-# Lifecycle status names (the `Statuses` filter) and the texts cases carry.
-LIFECYCLE_TEXTS = {
-    "PendingContractSigning": "Pending contract signing",
-    "PendingVerificationInternal": "Pending Verification Internal",
-    "PendingVerification": "Pending Verification",
-    "NeedsAdditionalDetails": "More Info Required",
-    "Leads": "Collecting Quotes",
-    "LeadsQuoteGiven": "Pending Quote Selection",
-    "Active": "Active",
-    "Paused": "Paused",
-    "Closed": "Closed",
-    "Merged": "Merged",
-}
-STATUS_LOOKUP = {
-    **{name.lower(): text for name, text in LIFECYCLE_TEXTS.items()},
-    **{text.lower(): text for text in LIFECYCLE_TEXTS.values()},
-    # Older documentation's names for the two quote states.
-    "pending quote by partner": "Collecting Quotes",
-    "quote given by partner": "Pending Quote Selection",
-}
 NEEDS_INFO = "More Info Required"
 CLOSE_PAID = "Paid"
 CLOSE_NO_PAYMENT = "Pre-Legal Exhausted \u2013 No Payment"
 TARGET_CLOSE_CODES = {"Closed:Paid": CLOSE_PAID, "Closed:NoPayment": CLOSE_NO_PAYMENT}
-
-SORT_FIELDS = {
-    name.lower(): name
-    for name in (
-        "dateCreated",
-        "dateUpdated",
-        "dateFinished",
-        "dateCollectionStarted",
-        "dueDate",
-        "date",
-        "grossAmount",
-        "remainder",
-        "interestFees",
-        "collectionFees",
-        "reminderFees",
-        "lifecycle",
-        "closeCode",
-    )
-}
-DATE_FIELDS = frozenset({"dateCreated", "dateUpdated", "dateFinished", "dateCollectionStarted", "dueDate", "date"})
-
-DEBTOR_KEYS = (
-    "type",
-    "name",
-    "contactPerson",
-    "companyRegistrationNumber",
-    "address",
-    "zipCode",
-    "city",
-    "state",
-    "stateAlpha2",
-    "countryAlpha2",
-    "country",
-    "email",
-    "phone",
+# The age buckets of POST /cases, in the order they are read; each is at most the next bigger one.
+AGE_BUCKETS = (
+    "amountToRecover",
+    "amountToRecoverOver6Months",
+    "amountToRecoverOver12Months",
+    "amountToRecoverOver24Months",
 )
-CREDITOR_KEYS = (
-    "id",
-    "companyName",
-    "companyRegistrationNumber",
-    "officeEmail",
-    "officePhone",
-    "address",
-    "city",
-    "zipCode",
-    "state",
-    "country",
-)
-COUNTRIES = {
-    "AT": "Austria",
-    "AU": "Australia",
-    "BE": "Belgium",
-    "BG": "Bulgaria",
-    "BR": "Brazil",
-    "CA": "Canada",
-    "CH": "Switzerland",
-    "CN": "China",
-    "CY": "Cyprus",
-    "CZ": "Czech Republic",
-    "DE": "Germany",
-    "DK": "Denmark",
-    "EE": "Estonia",
-    "ES": "Spain",
-    "FI": "Finland",
-    "FO": "Faroe Islands",
-    "FR": "France",
-    "GB": "United Kingdom",
-    "GL": "Greenland",
-    "GR": "Greece",
-    "HR": "Croatia",
-    "HU": "Hungary",
-    "IE": "Ireland",
-    "IN": "India",
-    "IS": "Iceland",
-    "IT": "Italy",
-    "JP": "Japan",
-    "LI": "Liechtenstein",
-    "LT": "Lithuania",
-    "LU": "Luxembourg",
-    "LV": "Latvia",
-    "MT": "Malta",
-    "MX": "Mexico",
-    "NL": "Netherlands",
-    "NO": "Norway",
-    "NZ": "New Zealand",
-    "PL": "Poland",
-    "PT": "Portugal",
-    "RO": "Romania",
-    "SE": "Sweden",
-    "SG": "Singapore",
-    "SI": "Slovenia",
-    "SK": "Slovakia",
-    "TR": "Turkey",
-    "UA": "Ukraine",
-    "US": "United States",
-    "ZA": "South Africa",
+AGE_BUCKETS_NEEDED = {
+    "amountToRecoverOver24Months": ("amountToRecoverOver12Months",),
+    "amountToRecoverOver6Months": ("amountToRecoverOver12Months", "amountToRecoverOver24Months"),
 }
 # A debtor in this country has no collection partner (a deterministic 422).
 NO_PARTNER_COUNTRY = "AQ"
+
 
 ERROR_CODES = {
     ErrorKind.UNAUTHORIZED: "Unauthorized",
@@ -265,16 +129,14 @@ class Debitura(Provider):
         cases = {**store.collection("cases"), **{case["id"]: case for case in fixtures.get("cases", [])}}
         for case in fixtures.get("cases", []):
             case.setdefault("_debtorId", str(uuid.uuid5(ID_NAMESPACE, f"debtor-of:{case['id']}")))
-        for task in fixtures.get("tasks", []):
-            complete_task(task, cases.get(task.get("caseId") or ""))
+        if "tasks" in fixtures:
+            fixtures["tasks"] = [complete_task(task, cases.get(task.get("caseId") or "")) for task in fixtures["tasks"]]
         super().seed(store, fixtures)
-        invalidate(store)
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
         new_cases = {case["id"]: case for case in fixtures.get("cases", [])}
         cases = {**(store.collection("cases") if store is not None else {}), **new_cases}
-        problems: list[str] = []
-        problems.extend(unique_case_references(cases, new_cases))
+        problems = unique_case_references(cases, new_cases)
         for index, chat in enumerate(fixtures.get("chats", [])):
             if chat["caseId"] not in cases:
                 problems.append(f"chats[{index}] (id={chat['id']!r}): field 'caseId': no case {chat['caseId']!r}")
@@ -286,191 +148,130 @@ class Debitura(Provider):
     # -- delayed work --------------------------------------------------------
 
     def settle(self, store: Store, now: datetime) -> None:
-        due = index_of(store).due(now.timestamp())
-        if not due:
-            return
-        for moment, _, collection, record_id in due:
-            record = store.get(collection, record_id)
-            if record is None or "_resolveAt" not in record:
-                continue
+        for moment, collection, key in pending(store).due(now.timestamp()):
+            draft = unscheduled(store.collection(collection)[key])
             when = datetime.fromtimestamp(moment, UTC)
-            del record["_resolveAt"]
-            if collection == "tasks":
-                if record.get("status") == "Open":
-                    record["status"] = "Solved"
-                    record["dateSolved"] = iso8601(when)
-            elif record.get("lifecycle") == NEEDS_INFO:
-                target = "Active" if record.get("dateCollectionStarted") else "Pending Verification"
-                change_lifecycle(record, target, when, "The partner received the information it asked for.")
-        invalidate(store)
+            if collection == "tasks" and draft.get("status") == "Open":
+                draft.update(status="Solved", dateSolved=iso8601(when))
+            elif collection == "cases" and draft.get("lifecycle") == NEEDS_INFO:
+                target = "Active" if draft.get("dateCollectionStarted") else "Pending Verification"
+                change_lifecycle(draft, target, when, "The partner received the information it asked for.")
+            store.put(collection, draft)
 
     # -- cases ---------------------------------------------------------------
 
     @handles("casesPost")
     @idempotency.idempotent(reused_key)
     def create_case(self, call: Call) -> Any:
-        store = call.records
-        case = new_case(store, call.body, call.clock_now)
-        store.put("cases", case)
-        invalidate(store)
-        return present(case)
+        return call.resources.handle(call)  # the declared create, whose rules are `case_rules`
 
-    @handles("casesGet")
-    def list_cases(self, call: Call) -> Any:
-        store = call.records
-        index = index_of(store)
-        query = call.query
-        statuses = None
-        if "Statuses" in query:
-            statuses = set()
-            for value in query["Statuses"]:
-                text = STATUS_LOOKUP.get(value.strip().lower())
-                if text is None:
-                    raise ApiError(
-                        ErrorKind.INVALID,
-                        f"Statuses: unknown case status {value!r}; use one of {', '.join(LIFECYCLE_TEXTS)}.",
-                        field="Statuses",
-                    )
-                statuses.add(text)
-        filters: list[tuple[str, set[str]]] = [
-            (field, {value.lower() for value in query[name]})
-            for name, field in (("Ids", "id"), ("DebtorIds", "_debtorId"), ("DivisionIds", "creditorDivisionId"))
-            if name in query
-        ]
-        cases = store.collection("cases")
-        order: list[str] = index.case_order
-        if statuses is not None or filters:
-            order = [
-                case_id
-                for case_id in order
-                if (statuses is None or cases[case_id].get("lifecycle") in statuses)
-                and all(str(cases[case_id].get(field) or "").lower() in wanted for field, wanted in filters)
-            ]
-        if query.get("Sort"):
-            order = sort_cases(order, cases, query["Sort"])
-        page, size = query.get("Page", 1), query.get("PageSize", 10)
-        start = (page - 1) * size
-        chosen = order[start : start + size] if start < len(order) else []
-        return {"page": page_data(len(order), page, size, len(chosen)), "cases": [present(cases[i]) for i in chosen]}
-
-    @handles("casesIdGet")
-    def get_case(self, call: Call) -> Any:
-        return present(find_case(call.records, call.path["id"]))
+    @hook("cases", "write")
+    def case_rules(self, call: Call, old: Record | None, draft: Record | None) -> None:
+        """Fill in a new case from the POST /cases body; 400 or 422 (business rules) before anything is stored."""
+        assert old is None and draft is not None, "cases are written by the layer only when created"
+        store, body = call.records, call.body
+        check_age_buckets(body)
+        draft["date"] = parse_flexible(body.get("date"), "date") or draft["dateCreated"]
+        draft["dueDate"] = parse_flexible(body.get("dueDate"), "dueDate") or draft["date"]
+        debtor_schema = call.resources.spec.component_schema("DebtorDto")["properties"]
+        debtor = {key: body["debtor"].get(key) for key in debtor_schema}
+        country = debtor["countryAlpha2"] = debtor["countryAlpha2"].upper()
+        debtor["country"] = debtor_schema["country"]["x-names"].get(country) or debtor["country"]
+        if debtor["stateAlpha2"]:
+            debtor["stateAlpha2"] = debtor["stateAlpha2"].upper()
+        if body.get("assignedUserEmail"):
+            user = team_member(store, "email", body["assignedUserEmail"], "assignedUserEmail")
+            draft["assignedUser"] = {"email": user["email"], "name": user.get("name")}
+        references = case_references(store)
+        if draft["creditorReference"] and ("creditorReference", draft["creditorReference"]) in references:
+            raise ApiError(
+                ErrorKind.CONFLICT,
+                f"Another case already has the creditor reference {draft['creditorReference']!r}.",
+                code="DuplicateCreditorReference",
+            )
+        if country == NO_PARTNER_COUNTRY:
+            raise ApiError(
+                ErrorKind.CONFLICT, f"No collection partner covers debtors in {country}.", code="NoPartnerAvailable"
+            )
+        draft["id"] = call.resources.new_id(store, call.resources.resource("cases"))
+        division_id = (draft["creditorDivisionId"] or "").lower() or None
+        gross = finite(body, "amountToRecover") or 0.0
+        draft.update(
+            _tag=body.get("tag"),
+            _debtorId=str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
+            reference=new_reference(draft["id"], {value for field, value in references if field == "reference"}),
+            creditorComments=body.get("comments"),
+            grossAmount=gross,
+            remainder=gross,
+            currency=body["currencyCode"].upper(),
+            isTestCase=bool(body.get("isTest", False)),
+            lifecycle="Pending Verification"
+            if body.get("skipDebituraVerification")
+            else "Pending Verification Internal",
+            creditorDivisionId=division_id,
+            debtor=debtor,
+            creditor=creditor_of(call, division_id),
+        )
 
     @handles("casesByCreditorReferenceCreditorReferenceGet")
     def get_case_by_creditor_reference(self, call: Call) -> Any:
-        store = call.records
         reference = call.path["creditorReference"]
-        case_id = index_of(store).by_creditor_reference.get(reference)
-        if case_id is None:
-            raise case_not_found(f"No case with creditor reference {reference!r}.")
-        return present(store.collection("cases")[case_id])
+        return present(case_with(call.records, "creditorReference", reference, "creditor reference"))
 
     @handles("casesCaseReferenceCaseReferenceGet")
     def get_case_by_reference(self, call: Call) -> Any:
-        store = call.records
-        reference = call.path["caseReference"]
-        case_id = index_of(store).by_reference.get(reference.strip().upper())
-        if case_id is None:
-            raise case_not_found(f"No case with reference {reference!r}.")
-        return present(store.collection("cases")[case_id])
+        return present(case_with(call.records, "reference", call.path["caseReference"], "reference"))
 
     @handles("casesIdTimelineGet")
     def timeline(self, call: Call) -> Any:
-        store = call.records
-        case = find_case(store, call.path["id"])
-        return timeline_of(store, case)
+        return timeline_of(call.records, call.resources.find(call, "cases"))
 
     # -- chats ---------------------------------------------------------------
 
     @handles("casesIdChatsGet")
     def list_chats(self, call: Call) -> Any:
-        store = call.records
-        case = find_case(store, call.path["id"])
-        chats = store.collection("chats")
-        return [present_chat(chats[i]) for i in index_of(store).chats_by_case.get(case["id"], [])]
+        case = call.resources.find(call, "cases")
+        return [present_chat(chat) for chat in chats_of(call.records, case["id"])]
 
     @handles("casesIdChatsPost")
     def send_chat(self, call: Call) -> Any:
-        store = call.records
-        now = call.clock_now
-        case = find_case(store, call.path["id"])
+        """The creditor replies: its open chat-driven tasks (and a "More Info Required" case) resolve after a delay."""
+        store, now = call.records, call.clock_now
+        case = call.resources.find(call, "cases")
         user = chat_sender(store, call.body)
-        waiting = [
-            task
-            for task in case_tasks(store, case["id"])
-            if task.get("status") == "Open" and task.get("type") in CHAT_TASK_TYPES and "_resolveAt" not in task
-        ]
-        stamp = iso8601(now)
-        chat = {
-            "id": new_id(store, "chats"),
-            "caseId": case["id"],
-            "dateCreated": stamp,
-            "dateUpdated": stamp,
-            "role": 1,
-            "roleLabel": "Creditor",
-            "message": call.body["message"],
-            "isSeen": False,
-            "user": {
-                "id": user["relationId"],
-                "dateCreated": user.get("dateCreated"),
-                "dateUpdated": user.get("dateUpdated"),
-                "firstName": user.get("firstName"),
-                "lastName": user.get("lastName"),
-                "email": user.get("email"),
-            },
-        }
-        store.put("chats", chat)
+        sender_fields = ("dateCreated", "dateUpdated", "firstName", "lastName", "email")
+        sender = {"id": user["relationId"], **{key: user.get(key) for key in sender_fields}}
+        chat = store.insert("chats", new_chat(store, case, now, 1, call.body["message"], sender))
         due = precise(now + timedelta(seconds=resolution_delay(store)))
-        for task in waiting:
-            task["_resolveAt"] = due
+        for task in tasks_of(store, case["id"]):
+            if task.get("status") == "Open" and task.get("type") in CHAT_TASK_TYPES and "_resolveAt" not in task:
+                store.update("tasks", task["id"], {"_resolveAt": due})
+        changes = {"dateUpdated": iso8601(now)}
         if case.get("lifecycle") == NEEDS_INFO and "_resolveAt" not in case:
-            case["_resolveAt"] = due
-        case["dateUpdated"] = stamp
-        invalidate(store)
+            changes["_resolveAt"] = due
+        store.update("cases", case["id"], changes)
         return present_chat(chat)
 
-    # -- tasks ---------------------------------------------------------------
-
-    @handles("tasksGet")
-    def list_tasks(self, call: Call) -> Any:
-        store = call.records
-        index = index_of(store)
-        status = call.query.get("status", "Open")
-        types = list(dict.fromkeys(call.query.get("type") or []))
-        lists = [index.tasks_with(status, kind) for kind in types] if types else [index.tasks_with(status, None)]
-        total = sum(len(ids) for ids in lists)
-        page, size = call.query.get("Page", 1), call.query.get("PageSize", 10)
-        start = (page - 1) * size
-        if start >= total:
-            chosen: list[str] = []
-        elif len(lists) == 1:
-            chosen = lists[0][start : start + size]
-        else:
-            merged = heapq.merge(*lists, key=index.task_key.__getitem__)
-            chosen = list(islice(merged, start, start + size))
-        tasks = store.collection("tasks")
-        return {"page": page_data(total, page, size, len(chosen)), "tasks": [present(tasks[i]) for i in chosen]}
+    # -- tasks (GET /tasks is the declared list) -------------------------------
 
     @handles("casesIdTasksGet")
     def list_case_tasks(self, call: Call) -> Any:
-        store = call.records
-        case = find_case(store, call.path["id"])
-        status = call.query.get("status", "Open")
-        types = set(call.query.get("type") or TASK_LABELS)
+        case = call.resources.find(call, "cases")
+        status, types = call.query.get("status", "Open"), call.query.get("type")
         return [
             present(task)
-            for task in case_tasks(store, case["id"])
-            if task.get("status") == status and task.get("type") in types and task.get("type") not in ACCOUNT_TASK_TYPES
+            for task in tasks_of(call.records, case["id"])
+            if task.get("status") == status
+            and (not types or task.get("type") in types)
+            and task.get("type") not in ACCOUNT_TASK_TYPES
         ]
 
     # -- test helpers --------------------------------------------------------
 
     @handles("testCasesIdAdvancePost")
     def advance(self, call: Call) -> Any:
-        store = call.records
         now = call.clock_now
-        case = find_case(store, call.path["id"])
+        case = call.resources.find(call, "cases")
         require_test_case(case)
         target = call.body["to"]
         current = state_of(case)
@@ -484,33 +285,29 @@ class Debitura(Provider):
                 code="InvalidTestCaseTransition",
             )
         amount = finite(call.body, "amount") if target == "Closed:Paid" else None
+        draft = dict(case)
         if current != "Active":
-            activate(case, now)
+            activate(draft, now)
         if target != "Active":
             if amount is not None:
-                register_payment(case, amount, now)
-            close_case(case, TARGET_CLOSE_CODES[target], now)
-        invalidate(store)
-        return {"advanced": True, "state": state_of(case)}
+                register_payment(draft, amount, now)
+            close_case(draft, TARGET_CLOSE_CODES[target], now)
+        return {"advanced": True, "state": state_of(call.records.put("cases", draft))}
 
     @handles("testCasesIdDelete")
     def delete_test_case(self, call: Call) -> Reply:
-        store = call.records
-        case_id = call.path["id"].lower()
-        case = store.get("cases", case_id)
-        if case is None:
-            if store.get("deletedCases", case_id) is not None:
-                return Reply(status=204)
-            raise case_not_found(f"No case {call.path['id']}.")
+        store, case_id = call.records, call.path["id"].lower()
+        if store.get("cases", case_id) is None and store.get("deletedCases", case_id) is not None:
+            return Reply(status=204)  # deleting twice is no error
+        case = call.resources.find(call, "cases")
         require_test_case(case)
-        delete_cases(store, [case_id])
+        delete_cases(store, [case["id"]])
         return Reply(status=204)
 
     @handles("testCasesDelete")
     def delete_tagged_test_cases(self, call: Call) -> Reply:
-        store = call.records
         tag = call.query["tag"]
-        matches = [case for case in store.collection("cases").values() if case.get("_tag") == tag]
+        matches = [case for case in call.records.collection("cases").values() if case.get("_tag") == tag]
         production = [case.get("reference") or case["id"] for case in matches if not case.get("isTestCase")]
         if production:
             raise ApiError(
@@ -519,7 +316,7 @@ class Debitura(Provider):
                 "deleted, so nothing was deleted.",
                 code="NotATestCase",
             )
-        delete_cases(store, [case["id"] for case in matches])
+        delete_cases(call.records, [case["id"] for case in matches])
         return Reply(status=204)
 
     @handles("meGet")
@@ -527,7 +324,7 @@ class Debitura(Provider):
         creditor = next(iter(call.records.collection("creditors").values()), None)
         if creditor is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Creditor not found.", code="CreditorNotFound")
-        return {key: value for key, value in creditor.items() if not key.startswith("_")}
+        return present(creditor)
 
     # -- test helpers of the admin API (specs/debitura.admin.yaml) ------------
 
@@ -557,56 +354,14 @@ def partner_message(store: Store, now: datetime, case_id: str, body: dict[str, A
     if task_type not in CHAT_TASK_TYPES:
         raise ApiError(ErrorKind.INVALID, f"taskType must be one of {', '.join(CHAT_TASK_TYPES)}.", field="taskType")
     message = body["message"]
-    stamp = iso8601(now)
-    reusable = next(
-        (
-            task
-            for task in case_tasks(store, case["id"])
-            if task.get("type") == task_type and task.get("status") == "Open" and "_resolveAt" not in task
-        ),
-        None,
-    )
-    chat = {
-        "id": new_id(store, "chats"),
-        "caseId": case["id"],
-        "dateCreated": stamp,
-        "dateUpdated": stamp,
-        "role": 0,
-        "roleLabel": "Partner",
-        "message": message,
-        "isSeen": False,
-        "user": partner_user(store, case),
-    }
-    store.put("chats", chat)
-    partner = (case.get("collectionPartner") or {}).get("name")
+    open_tasks = [task for task in tasks_of(store, case["id"]) if task.get("status") == "Open"]
+    reusable = next((t for t in open_tasks if t.get("type") == task_type and "_resolveAt" not in t), None)
+    chat = store.insert("chats", new_chat(store, case, now, 0, message, partner_user(store, case)))
     if reusable is not None:
-        task = reusable
-        task["description"] = message
+        task = store.update("tasks", reusable["id"], {"description": message})
     else:
-        titles = {
-            "ReplyToChat": f"Reply to {partner or 'your collection partner'}",
-            "ClientInputRequired": f"{partner or 'Your collection partner'} needs your input",
-            "MoreInfoNeeded": f"{partner or 'Your collection partner'} needs more information",
-        }
-        task = {
-            "id": new_id(store, "tasks"),
-            "type": task_type,
-            "typeLabel": TASK_LABELS[task_type],
-            "title": titles[task_type],
-            "description": message,
-            "status": "Open",
-            "caseId": case["id"],
-            "caseReference": case.get("reference"),
-            "leadId": None,
-            "deadline": iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE)),
-            "dateCreated": stamp,
-            "dateSolved": None,
-            "solutionUrl": case_url(case["id"]),
-            "action": chat_action(case["id"]),
-        }
-        store.put("tasks", task)
-    case["dateUpdated"] = stamp
-    invalidate(store)
+        task = store.insert("tasks", new_chat_task(store, case, task_type, message, now))
+    store.update("cases", case["id"], {"dateUpdated": iso8601(now)})
     return {"chat": present_chat(chat), "task": present(task), "taskCreated": reusable is None}
 
 
@@ -616,326 +371,124 @@ def resolve_task(store: Store, now: datetime, task_id: str) -> dict[str, Any]:
     if task is None:
         raise ApiError(ErrorKind.NOT_FOUND, f"No Debitura task {task_id} in this tenant.")
     if task.get("status") == "Solved":
-        raise ApiError(
-            ErrorKind.CONFLICT,
-            f"Task {task['id']} was already solved at {task.get('dateSolved')}.",
-        )
-    task.pop("_resolveAt", None)
-    task["status"] = "Solved"
-    task["dateSolved"] = iso8601(now)
-    invalidate(store)
-    return present(task)
+        raise ApiError(ErrorKind.CONFLICT, f"Task {task['id']} was already solved at {task.get('dateSolved')}.")
+    return present(store.put("tasks", {**unscheduled(task), "status": "Solved", "dateSolved": iso8601(now)}))
+
+
+def new_chat(store: Store, case: Record, now: datetime, role: int, message: str, user: Record) -> Record:
+    """A chat message on the case: role 1 is the creditor (you), 0 the collection partner."""
+    stamp = iso8601(now)
+    return {
+        "id": new_id(store, "chats"),
+        "caseId": case["id"],
+        "dateCreated": stamp,
+        "dateUpdated": stamp,
+        "role": role,
+        "roleLabel": "Creditor" if role == 1 else "Partner",
+        "message": message,
+        "isSeen": False,
+        "user": user,
+    }
+
+
+def new_chat_task(store: Store, case: Record, task_type: str, message: str, now: datetime) -> Record:
+    partner = (case.get("collectionPartner") or {}).get("name")
+    titles = {
+        "ReplyToChat": f"Reply to {partner or 'your collection partner'}",
+        "ClientInputRequired": f"{partner or 'Your collection partner'} needs your input",
+        "MoreInfoNeeded": f"{partner or 'Your collection partner'} needs more information",
+    }
+    task = {"id": new_id(store, "tasks"), "type": task_type, "title": titles[task_type], "description": message}
+    deadline = iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE))
+    return complete_task({**task, "caseId": case["id"], "deadline": deadline, "dateCreated": iso8601(now)}, case)
 
 
 # -- derived lookups -------------------------------------------------------------
 
 
-class Index:
-    """Orders and groupings of one store's records, built on first use, dropped when the store changes."""
+def newest_first(record: Record) -> tuple[float, str]:
+    """List order of cases and tasks: dateCreated descending, then id."""
+    return (-timestamp_of(record.get("dateCreated")), record["id"])
+
+
+def chats_of(store: Store, case_id: str) -> list[Record]:
+    """The case's chat messages, oldest first (then in the order they were added)."""
+
+    def build(store: Store) -> dict[str, list[Record]]:
+        grouped: dict[str, list[Record]] = defaultdict(list)
+        for chat in sorted(store.collection("chats").values(), key=lambda chat: timestamp_of(chat.get("dateCreated"))):
+            grouped[chat.get("caseId")].append(chat)
+        return grouped
+
+    return store.derived("chats-by-case", build, watches=("chats",)).get(case_id, [])
+
+
+def tasks_of(store: Store, case_id: str) -> list[Record]:
+    """The case's tasks, newest first."""
+
+    def build(store: Store) -> dict[str, list[Record]]:
+        grouped: dict[str, list[Record]] = defaultdict(list)
+        for task in sorted(store.collection("tasks").values(), key=newest_first):
+            grouped[task.get("caseId")].append(task)
+        return grouped
+
+    return store.derived("tasks-by-case", build, watches=("tasks",)).get(case_id, [])
+
+
+def case_references(store: Store) -> dict[tuple[str, str], str]:
+    """(field, value) -> case id for `reference` (upper-cased) and `creditorReference`; the oldest case keeps one."""
+
+    def build(store: Store) -> dict[tuple[str, str], str]:
+        found: dict[tuple[str, str], str] = {}
+        for case in sorted(store.collection("cases").values(), key=newest_first, reverse=True):
+            if case.get("reference"):
+                found.setdefault(("reference", case["reference"].upper()), case["id"])
+            if case.get("creditorReference"):
+                found.setdefault(("creditorReference", case["creditorReference"]), case["id"])
+        return found
+
+    return store.derived("case-references", build, watches=("cases",))
+
+
+def case_with(store: Store, field: str, value: str, name: str) -> Record:
+    case_id = case_references(store).get((field, value.strip().upper() if field == "reference" else value))
+    if case_id is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"No case with {name} {value!r}.", code="CaseNotFound")
+    return store.collection("cases")[case_id]
+
+
+class Pending:
+    """Scheduled work: (due timestamp, collection, key) of every task and case with a `_resolveAt`, soonest first."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self.version = store.version
-
-    @cached_property
-    def case_order(self) -> list[str]:
-        """Case ids, newest first (dateCreated descending, then id)."""
-        cases = self.store.collection("cases")
-        return sorted(cases, key=lambda i: (-timestamp_of(cases[i].get("dateCreated")), i))
-
-    @cached_property
-    def by_reference(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for case_id in reversed(self.case_order):  # the oldest case keeps a duplicated reference
-            reference = self.store.collection("cases")[case_id].get("reference")
-            if reference:
-                found.setdefault(reference.upper(), case_id)
-        return found
-
-    @cached_property
-    def by_creditor_reference(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for case_id in reversed(self.case_order):
-            reference = self.store.collection("cases")[case_id].get("creditorReference")
-            if reference:
-                found.setdefault(reference, case_id)
-        return found
-
-    @cached_property
-    def chats_by_case(self) -> dict[str, list[str]]:
-        """Chat ids of each case, oldest first (then in the order they were added)."""
-        chats = self.store.collection("chats")
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for chat_id in sorted(chats, key=lambda i: timestamp_of(chats[i].get("dateCreated"))):
-            grouped[chats[chat_id].get("caseId")].append(chat_id)
-        return grouped
-
-    @cached_property
-    def task_key(self) -> dict[str, tuple[float, str]]:
-        tasks = self.store.collection("tasks")
-        return {task_id: (-timestamp_of(task.get("dateCreated")), task_id) for task_id, task in tasks.items()}
-
-    @cached_property
-    def task_order(self) -> list[str]:
-        """Task ids, newest first (dateCreated descending, then id)."""
-        return sorted(self.task_key, key=self.task_key.__getitem__)
-
-    @cached_property
-    def tasks_by_case(self) -> dict[str, list[str]]:
-        tasks = self.store.collection("tasks")
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for task_id in self.task_order:
-            case_id = tasks[task_id].get("caseId")
-            if case_id:
-                grouped[case_id].append(task_id)
-        return grouped
-
-    @cached_property
-    def tasks_by_status(self) -> dict[tuple[str, str | None], list[str]]:
-        """Task ids by (status, type) and by (status, None), each newest first."""
-        tasks = self.store.collection("tasks")
-        grouped: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-        for task_id in self.task_order:
-            task = tasks[task_id]
-            grouped[(task.get("status"), None)].append(task_id)
-            grouped[(task.get("status"), task.get("type"))].append(task_id)
-        return grouped
-
-    def tasks_with(self, status: str, task_type: str | None) -> list[str]:
-        return self.tasks_by_status.get((status, task_type), [])
-
-    @cached_property
-    def pending(self) -> list[tuple[float, int, str, str]]:
-        """Scheduled work as (due timestamp, order, collection, id), soonest first."""
-        found: list[tuple[float, int, str, str]] = []
-        for rank, collection in enumerate(("tasks", "cases")):
-            for record_id, record in self.store.collection(collection).items():
-                if "_resolveAt" in record:
-                    found.append((timestamp_of(record["_resolveAt"]), rank, collection, record_id))
-        return sorted(found)
-
-    def due(self, now: float) -> list[tuple[float, int, str, str]]:
-        return self.pending[: bisect_right(self.pending, (now, math.inf))]
-
-
-_INDEXES: weakref.WeakKeyDictionary[Store, Index] = weakref.WeakKeyDictionary()
-
-
-def index_of(store: Store) -> Index:
-    index = _INDEXES.get(store)
-    if index is None or index.version != store.version:
-        index = _INDEXES[store] = Index(store)
-    return index
-
-
-def invalidate(store: Store) -> None:
-    """Forget the store's index after a change to what it derives from (statuses, schedules)."""
-    _INDEXES.pop(store, None)
-
-
-# -- helpers ---------------------------------------------------------------------
-
-
-def timestamp_of(text: Any) -> float:
-    if not isinstance(text, str):
-        return 0.0
-    try:
-        return parse_iso8601(text).timestamp()
-    except (ValueError, OverflowError):
-        return 0.0
-
-
-def precise(instant: datetime) -> str:
-    """A UTC timestamp keeping its microseconds (for due times; served times are whole seconds)."""
-    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def retry_after(error: ApiError) -> int:
-    header = error.headers.get("Retry-After", "")
-    if header.isdigit():
-        return int(header)
-    found = _RETRY_IN.search(error.message)
-    return int(found.group(1)) if found else 1
-
-
-def new_id(store: Store, collection: str) -> str:
-    """A fresh UUID, repeatable from one run to the next (derived from the collection's sequence)."""
-    while True:
-        candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
-        if store.get(collection, candidate) is None:
-            return candidate
-
-
-def present(record: Record) -> Record:
-    return {key: value for key, value in record.items() if not key.startswith("_")}
-
-
-def present_chat(chat: Record) -> Record:
-    return {key: value for key, value in chat.items() if key != "caseId" and not key.startswith("_")}
-
-
-def page_data(total: int, page: int, size: int, count: int) -> Record:
-    return {
-        "totalResults": total,
-        "pageSize": size,
-        "currentPage": page,
-        "responseCount": count,
-        "totalPages": -(-total // size),
-    }
-
-
-def case_not_found(message: str) -> ApiError:
-    return ApiError(ErrorKind.NOT_FOUND, message, code="CaseNotFound")
-
-
-def find_case(store: Store, case_id: str) -> Record:
-    case = store.get("cases", case_id.lower())
-    if case is None:
-        raise case_not_found(f"No case {case_id}.")
-    return case
-
-
-def case_tasks(store: Store, case_id: str) -> list[Record]:
-    tasks = store.collection("tasks")
-    return [tasks[task_id] for task_id in index_of(store).tasks_by_case.get(case_id, [])]
-
-
-def require_test_case(case: Record) -> None:
-    if not case.get("isTestCase"):
-        raise ApiError(
-            ErrorKind.INVALID,
-            f"Case {case.get('reference') or case['id']} is a production case; only test cases "
-            "(created with isTest: true) can be advanced or deleted.",
-            code="NotATestCase",
+        self.entries = sorted(
+            (timestamp_of(record["_resolveAt"]), collection, key)
+            for collection in ("tasks", "cases")
+            for key, record in store.collection(collection).items()
+            if "_resolveAt" in record
         )
 
+    def apply(self, change: Change) -> bool:
+        if change.old is not None and "_resolveAt" in change.old:
+            self.entries.remove((timestamp_of(change.old["_resolveAt"]), change.collection, change.key))
+        if change.new is not None and "_resolveAt" in change.new:
+            insort(self.entries, (timestamp_of(change.new["_resolveAt"]), change.collection, change.key))
+        return True
 
-def resolution_delay(store: Store) -> float:
-    settings = store.get("settings", SETTINGS_ID)
-    value = settings.get("taskResolutionDelaySeconds") if settings else None
-    return float(value) if isinstance(value, int | float) else DEFAULT_TASK_RESOLUTION_DELAY
-
-
-def case_url(case_id: str) -> str:
-    return f"{APP_URL}/Invoices/Details/{case_id}"
-
-
-def chat_action(case_id: str) -> Record:
-    return {"method": "POST", "path": f"/cases/{case_id}/chats"}
+    def due(self, now: float) -> list[tuple[float, str, str]]:
+        return self.entries[: bisect_right(self.entries, now, key=lambda entry: entry[0])]
 
 
-def expected_action(task_type: str, case_id: str | None) -> Record | None:
-    return chat_action(case_id) if task_type in CHAT_TASK_TYPES and case_id else None
+def pending(store: Store) -> Pending:
+    return store.derived("pending", Pending, watches=("tasks", "cases"))
 
 
-def complete_task(task: Record, case: Record | None) -> None:
-    """Fill in what a fixture task left out, in the wire's key order."""
-    task_type = task["type"]
-    case_id = task.get("caseId")
-    defaults: Record = {
-        "typeLabel": TASK_LABELS[task_type],
-        "title": None,
-        "description": None,
-        "status": "Open",
-        "caseId": None,
-        "caseReference": case.get("reference") if case else None,
-        "leadId": None,
-        "deadline": None,
-        "dateSolved": None,
-        "solutionUrl": ACCOUNT_SOLUTION_URLS.get(task_type) or (case_url(case_id) if case_id else f"{APP_URL}/Tasks"),
-        "action": expected_action(task_type, case_id),
-    }
-    filled = {key: task[key] if key in task else defaults.get(key) for key in TASK_KEYS}
-    if filled["caseReference"] is None:
-        filled["caseReference"] = defaults["caseReference"]
-    internal = {key: value for key, value in task.items() if key.startswith("_")}
-    task.clear()
-    task.update(filled)
-    task.update(internal)
+def unscheduled(record: Record) -> Record:
+    """A mutable copy of a record without its due time."""
+    return {key: value for key, value in record.items() if key != "_resolveAt"}
 
 
-def task_problems(task: Record, cases: dict[str, Record]) -> list[str]:
-    task_type = task["type"]
-    case_id = task.get("caseId")
-    case = cases.get(case_id) if case_id else None
-    problems: list[str] = []
-    if task_type in ACCOUNT_TASK_TYPES and case_id is not None:
-        problems.append(f"field 'caseId': {task_type} is an account-level task; its caseId must be null")
-    if task_type in CHAT_TASK_TYPES and not case_id:
-        problems.append(f"field 'caseId': {task_type} is resolved on a case's chat; it needs a caseId")
-    if case_id and case is None:
-        problems.append(f"field 'caseId': no case {case_id!r}")
-    if case is not None and task.get("caseReference") is not None and task["caseReference"] != case.get("reference"):
-        problems.append(
-            f"field 'caseReference': {task['caseReference']!r} is not the reference of case {case_id} "
-            f"({case.get('reference')!r})"
-        )
-    if "action" in task and task["action"] != expected_action(task_type, case_id):
-        expected = expected_action(task_type, case_id)
-        problems.append(f"field 'action': a {task_type} task's action is {json.dumps(expected)}")
-    solved = task.get("status", "Open") == "Solved"
-    if solved and not task.get("dateSolved"):
-        problems.append("field 'dateSolved': a Solved task needs dateSolved")
-    if not solved and task.get("dateSolved"):
-        problems.append("field 'dateSolved': an Open task has no dateSolved (null)")
-    return problems
-
-
-def unique_case_references(cases: dict[str, Record], new_cases: dict[str, Record]) -> list[str]:
-    problems: list[str] = []
-    for field, normalize in (("reference", str.upper), ("creditorReference", str)):
-        owners: dict[str, str] = {}
-        for case_id, case in cases.items():
-            value = case.get(field)
-            if not value:
-                continue
-            owner = owners.setdefault(normalize(value), case_id)
-            if owner != case_id and (case_id in new_cases or owner in new_cases):
-                problems.append(f"cases (id={case_id!r}): field '{field}': {value!r} is also the {field} of {owner}")
-    return problems
-
-
-def chat_sender(store: Store, body: Record) -> Record:
-    users = store.collection("users").values()
-    email = body.get("userEmail")
-    user_id = body.get("userId")
-    if email:
-        user = next((u for u in users if str(u.get("email", "")).lower() == email.strip().lower()), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID, f"{email!r} is not a member of your team.", field="userEmail", code="InvalidUser"
-            )
-        return user
-    if user_id:
-        user = next((u for u in users if str(u.get("id", "")).lower() == user_id.strip().lower()), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID, f"No member of your team has id {user_id!r}.", field="userId", code="InvalidUser"
-            )
-        return user
-    raise ApiError(
-        ErrorKind.INVALID,
-        "Say who is writing: send userEmail (a member of your team) or userId.",
-        code="MissingUserIdentifier",
-    )
-
-
-def partner_user(store: Store, case: Record) -> Record:
-    """Who writes for the partner: whoever wrote last for it on the case, else the partner's office."""
-    chats = store.collection("chats")
-    for chat_id in reversed(index_of(store).chats_by_case.get(case["id"], [])):
-        chat = chats[chat_id]
-        if chat.get("role") == 0 and isinstance(chat.get("user"), dict):
-            return copy.deepcopy(chat["user"])
-    partner = case.get("collectionPartner") or {}
-    return {
-        "id": 9000,
-        "dateCreated": None,
-        "dateUpdated": None,
-        "firstName": partner.get("name") or "Collection",
-        "lastName": None if partner.get("name") else "partner",
-        "email": partner.get("officeEmail"),
-    }
+# -- case rules --------------------------------------------------------------------
 
 
 def parse_flexible(value: Any, field: str) -> str | None:
@@ -967,128 +520,22 @@ def finite(body: Record, field: str) -> float | None:
 
 
 def check_age_buckets(body: Record) -> None:
-    total = finite(body, "amountToRecover")
-    over6 = finite(body, "amountToRecoverOver6Months")
-    over12 = finite(body, "amountToRecoverOver12Months")
-    over24 = finite(body, "amountToRecoverOver24Months")
-    if over24 is not None and over12 is None:
-        raise ApiError(
-            ErrorKind.INVALID,
-            "amountToRecoverOver24Months needs amountToRecoverOver12Months.",
-            field="amountToRecoverOver24Months",
-        )
-    if over6 is not None and (over12 is None or over24 is None):
-        raise ApiError(
-            ErrorKind.INVALID,
-            "amountToRecoverOver6Months needs amountToRecoverOver12Months and amountToRecoverOver24Months.",
-            field="amountToRecoverOver6Months",
-        )
-    assert total is not None
-    chain = [
-        ("amountToRecoverOver24Months", over24),
-        ("amountToRecoverOver12Months", over12),
-        ("amountToRecoverOver6Months", over6),
-        ("amountToRecover", total),
-    ]
-    present_values = [(name, value) for name, value in chain if value is not None]
-    for (name, value), (bigger_name, bigger) in pairwise(present_values):
+    amounts = {name: finite(body, name) for name in AGE_BUCKETS}
+    for name, needed in AGE_BUCKETS_NEEDED.items():
+        if amounts[name] is not None and any(amounts[other] is None for other in needed):
+            raise ApiError(ErrorKind.INVALID, f"{name} needs {' and '.join(needed)}.", field=name)
+    given = [(name, value) for name, value in reversed(amounts.items()) if value is not None]
+    for (name, value), (bigger_name, bigger) in pairwise(given):
         if value > bigger:
             raise ApiError(ErrorKind.INVALID, f"{name} ({value:g}) exceeds {bigger_name} ({bigger:g}).", field=name)
 
 
-def new_case(store: Store, body: Record, now: datetime) -> Record:
-    """The case a valid POST /cases body creates; raises before anything is stored."""
-    check_age_buckets(body)
-    stamp = iso8601(now)
-    claim_date = parse_flexible(body.get("date"), "date") or stamp
-    due_date = parse_flexible(body.get("dueDate"), "dueDate") or claim_date
-    source = body["debtor"]
-    debtor = {key: source.get(key) for key in DEBTOR_KEYS}
-    country = source["countryAlpha2"].upper()
-    debtor["countryAlpha2"] = country
-    debtor["country"] = COUNTRIES.get(country) or source.get("country")
-    if debtor["stateAlpha2"]:
-        debtor["stateAlpha2"] = debtor["stateAlpha2"].upper()
-    assigned = None
-    if body.get("assignedUserEmail"):
-        email = body["assignedUserEmail"].strip().lower()
-        user = next((u for u in store.collection("users").values() if str(u.get("email", "")).lower() == email), None)
-        if user is None:
-            raise ApiError(
-                ErrorKind.INVALID,
-                f"{body['assignedUserEmail']!r} is not a member of your team.",
-                field="assignedUserEmail",
-                code="InvalidUser",
-            )
-        assigned = {"email": user["email"], "name": user.get("name")}
-    index = index_of(store)
-    creditor_reference = body.get("creditorReference")
-    if creditor_reference and creditor_reference in index.by_creditor_reference:
-        raise ApiError(
-            ErrorKind.CONFLICT,
-            f"Another case already has the creditor reference {creditor_reference!r}.",
-            code="DuplicateCreditorReference",
-        )
-    if country == NO_PARTNER_COUNTRY:
-        raise ApiError(
-            ErrorKind.CONFLICT,
-            f"No collection partner covers debtors in {country}.",
-            code="NoPartnerAvailable",
-        )
-    case_id = new_id(store, "cases")
-    reference = new_reference(case_id, index.by_reference)
-    division_id = body.get("creditorDivisionId")
-    division_id = division_id.lower() if division_id else None
-    gross = finite(body, "amountToRecover") or 0.0
-    return {
-        "id": case_id,
-        "_tag": body.get("tag"),
-        "_debtorId": str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
-        "dateCreated": stamp,
-        "dateUpdated": None,
-        "reference": reference,
-        "creditorReference": creditor_reference,
-        "creditorComments": body.get("comments"),
-        "claimDescription": body.get("claimDescription"),
-        "grossAmount": gross,
-        "remainder": gross,
-        "interestFees": 0,
-        "reminderFees": 0,
-        "collectionFees": 0,
-        "totalAddedFees": 0,
-        "currency": body["currencyCode"].upper(),
-        "isTestCase": bool(body.get("isTest", False)),
-        "lifecycle": "Pending Verification"
-        if body.get("skipDebituraVerification")
-        else "Pending Verification Internal",
-        "dueDate": due_date,
-        "date": claim_date,
-        "dateFinished": None,
-        "dateCollectionStarted": None,
-        "closeCode": None,
-        "claimType": None,
-        "creditorDivisionId": division_id,
-        "debtor": debtor,
-        "collectionPartner": None,
-        "creditor": creditor_of(store, division_id),
-        "bankAccount": None,
-        "blendedAgeUpliftPoints": None,
-        "preLegalSuccessFee": None,
-        "solutionUrl": None,
-        "signingHandoff": None,
-        "exclusivePeriodEndDate": None,
-        "disputeStatus": None,
-        "validation": {"needsInfo": False},
-        "assignedUser": assigned,
-    }
-
-
-def new_reference(case_id: str, taken: dict[str, str]) -> str:
+def new_reference(case_id: str, taken: set[str]) -> str:
+    """An 8-character Debitura reference derived from the case id (another derivation when it is taken)."""
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     seed = uuid.UUID(case_id).int
     while True:
-        digits = []
-        number = seed
+        number, digits = seed, []
         for _ in range(8):
             number, digit = divmod(number, len(alphabet))
             digits.append(alphabet[digit])
@@ -1098,19 +545,19 @@ def new_reference(case_id: str, taken: dict[str, str]) -> str:
         seed = uuid.uuid5(ID_NAMESPACE, reference).int
 
 
-def creditor_of(store: Store, division_id: str | None) -> Record | None:
-    creditor = next(iter(store.collection("creditors").values()), None)
+def creditor_of(call: Call, division_id: str | None) -> Record | None:
+    """The account's profile as a case shows it, with the division (named as another case names it)."""
+    creditor = next(iter(call.records.collection("creditors").values()), None)
     if creditor is None:
         return None
-    shown: Record = {key: creditor.get(key) for key in CREDITOR_KEYS}
-    shown["division"] = None
+    shown: Record = {
+        key: creditor.get(key) for key in call.resources.spec.component_schema("CreditorDto")["properties"]
+    }
     if division_id:
-        name = None
-        for case in store.collection("cases").values():
-            division = (case.get("creditor") or {}).get("division") or {}
-            if str(division.get("id", "")).lower() == division_id:
-                name = division.get("name")
-                break
+        divisions = (
+            (case.get("creditor") or {}).get("division") or {} for case in call.records.collection("cases").values()
+        )
+        name = next((d.get("name") for d in divisions if str(d.get("id", "")).lower() == division_id), None)
         shown["division"] = {"id": division_id, "name": name}
     return shown
 
@@ -1124,15 +571,13 @@ def state_of(case: Record) -> str:
 
 
 def record_event(case: Record, when: datetime, kind: str, title: str, description: str) -> None:
-    event = {"date": iso8601(when), "type": kind, "title": title, "description": description}
-    event["actor"] = dict(SYSTEM_ACTOR)
-    case.setdefault("_events", []).append(event)
+    event = {"date": iso8601(when), "type": kind, "title": title, "description": description, "actor": SYSTEM_ACTOR}
+    case["_events"] = [*case.get("_events", []), event]
 
 
 def change_lifecycle(case: Record, target: str, when: datetime, why: str) -> None:
     previous = case.get("lifecycle")
-    case["lifecycle"] = target
-    case["dateUpdated"] = iso8601(when)
+    case.update(lifecycle=target, dateUpdated=iso8601(when))
     record_event(case, when, "LifecycleChanged", f"{previous} \u2192 {target}", why)
 
 
@@ -1146,125 +591,266 @@ def activate(case: Record, now: datetime) -> None:
 
 
 def register_payment(case: Record, amount: float, now: datetime) -> None:
-    remainder = round(max(0.0, float(case.get("remainder") or 0) - amount), 2)
-    case["remainder"] = remainder
+    remainder = case["remainder"] = round(max(0.0, float(case.get("remainder") or 0) - amount), 2)
     currency = case.get("currency") or ""
-    record_event(
-        case,
-        now,
-        "PaymentRegistered",
-        "Payment registered",
-        f"{amount:.2f} {currency} received; {remainder:.2f} {currency} outstanding.",
-    )
+    outcome = f"{amount:.2f} {currency} received; {remainder:.2f} {currency} outstanding."
+    record_event(case, now, "PaymentRegistered", "Payment registered", outcome)
 
 
 def close_case(case: Record, close_code: str, now: datetime) -> None:
     change_lifecycle(case, "Closed", now, f"Closed as {close_code} by the test-case API.")
-    case["closeCode"] = close_code
-    case["dateFinished"] = iso8601(now)
+    case.update(closeCode=close_code, dateFinished=iso8601(now))
 
 
 def delete_cases(store: Store, case_ids: list[str]) -> None:
-    index = index_of(store)
     for case_id in case_ids:
-        for chat_id in index.chats_by_case.get(case_id, []):
-            store.remove("chats", chat_id)
-        for task_id in index.tasks_by_case.get(case_id, []):
-            store.remove("tasks", task_id)
+        for collection, records in (("chats", chats_of(store, case_id)), ("tasks", tasks_of(store, case_id))):
+            for record in records:
+                store.remove(collection, record["id"])
         store.remove("cases", case_id)
         store.put("deletedCases", {"id": case_id})
-    invalidate(store)
-
-
-def sort_cases(order: list[str], cases: dict[str, Record], sort: str) -> list[str]:
-    terms: list[tuple[str, bool]] = []
-    for part in sort.split(","):
-        name, _, direction = part.strip().partition(":")
-        field = SORT_FIELDS.get(name.strip().lower())
-        direction = direction.strip().lower() or "asc"
-        if field is not None and direction in ("asc", "desc"):
-            terms.append((field, direction == "desc"))
-    result = list(order)
-    for field, descending in reversed(terms):
-
-        def value(case_id: str, field: str = field) -> Any:
-            raw = cases[case_id].get(field)
-            if raw is None:
-                return None
-            return timestamp_of(raw) if field in DATE_FIELDS else raw
-
-        known = [case_id for case_id in result if value(case_id) is not None]
-        missing = [case_id for case_id in result if value(case_id) is None]
-        result = sorted(known, key=value, reverse=descending) + missing
-    return result
 
 
 def timeline_of(store: Store, case: Record) -> Record:
-    entries: list[tuple[float, int, int, Record]] = []
-
-    def add(date: Any, rank: int, item: Record) -> None:
-        if isinstance(date, str):
-            entries.append((timestamp_of(date), rank, len(entries), {"date": date, **item}))
-
-    def entry(kind: str, title: str, description: str | None, actor: Record | None) -> Record:
-        return {"type": kind, "title": title, "description": description, "actor": actor}
-
-    currency = case.get("currency") or ""
+    """The case's history by date: entries derived from the case, its chats and tasks, and its recorded `_events`."""
+    events = case.get("_events") or []
     partner = (case.get("collectionPartner") or {}).get("name")
-    add(
-        case.get("dateCreated"),
-        0,
-        entry(
+    amount = f"{float(case.get('grossAmount') or 0):.2f} {case.get('currency') or ''}"
+    system, partner_user = SYSTEM_ACTOR, {"type": "Partner user", "name": partner}
+    found = [
+        (
+            case.get("dateCreated"),
+            0,
             "CaseCreated",
             "Case created",
-            f"Case {case.get('reference')} for {float(case.get('grossAmount') or 0):.2f} {currency}.",
-            dict(SYSTEM_ACTOR),
-        ),
-    )
-    events = case.get("_events") or []
-    if not any(event.get("type") == "CollectionStarted" for event in events):
-        add(
-            case.get("dateCollectionStarted"),
-            1,
-            entry(
-                "CollectionStarted",
-                "Collection started",
-                f"{partner or 'The collection partner'} started collecting.",
-                {"type": "Partner user", "name": partner},
-            ),
+            f"Case {case.get('reference')} for {amount}.",
+            system,
         )
-    chats = store.collection("chats")
-    for chat_id in index_of(store).chats_by_case.get(case["id"], []):
-        chat = chats[chat_id]
+    ]
+    if not any(event.get("type") == "CollectionStarted" for event in events):
+        started = f"{partner or 'The collection partner'} started collecting."
+        found.append(
+            (case.get("dateCollectionStarted"), 1, "CollectionStarted", "Collection started", started, partner_user)
+        )
+    for chat in chats_of(store, case["id"]):
         user = chat.get("user") or {}
         name = " ".join(part for part in (user.get("firstName"), user.get("lastName")) if part) or None
         actor = {"type": "Creditor user" if chat.get("role") == 1 else "Partner user", "name": name}
-        add(
-            chat.get("dateCreated"),
-            2,
-            entry("ChatMessage", f"Message from {name or 'the partner'}", chat.get("message"), actor),
-        )
-    for task in case_tasks(store, case["id"]):
-        label = task.get("typeLabel") or task.get("type")
-        add(
-            task.get("dateCreated"),
-            3,
-            entry("TaskOpened", f"Task opened: {label}", task.get("title"), dict(SYSTEM_ACTOR)),
-        )
-        if task.get("status") == "Solved":
-            add(
-                task.get("dateSolved"),
-                4,
-                entry("TaskSolved", f"Task solved: {label}", task.get("title"), dict(SYSTEM_ACTOR)),
+        found.append(
+            (
+                chat.get("dateCreated"),
+                2,
+                "ChatMessage",
+                f"Message from {name or 'the partner'}",
+                chat.get("message"),
+                actor,
             )
-    for event in events:
-        add(event.get("date"), 5, {key: value for key, value in event.items() if key != "date"})
-    if case.get("lifecycle") == "Closed":
-        add(
-            case.get("dateFinished"),
-            6,
-            entry("CaseClosed", case.get("closeCode") or "Closed", "The case was closed.", dict(SYSTEM_ACTOR)),
         )
-    entries.sort(key=lambda found: found[:3])
+    for task in tasks_of(store, case["id"]):
+        label, title = task.get("typeLabel") or task.get("type"), task.get("title")
+        found.append((task.get("dateCreated"), 3, "TaskOpened", f"Task opened: {label}", title, system))
+        if task.get("status") == "Solved":
+            found.append((task.get("dateSolved"), 4, "TaskSolved", f"Task solved: {label}", title, system))
+    if case.get("lifecycle") == "Closed":
+        found.append(
+            (
+                case.get("dateFinished"),
+                6,
+                "CaseClosed",
+                case.get("closeCode") or "Closed",
+                "The case was closed.",
+                system,
+            )
+        )
+    items = [
+        (date, rank, {"date": date, "type": kind, "title": title, "description": text, "actor": actor})
+        for date, rank, kind, title, text, actor in found
+    ]
+    items += [(event.get("date"), 5, {"date": event.get("date"), **event}) for event in events]
+    dated = sorted(
+        (timestamp_of(date), rank, position, item)
+        for position, (date, rank, item) in enumerate(items)
+        if isinstance(date, str)
+    )
     phase = "Pre-legal" if case.get("lifecycle") in ("Active", "Paused") else None
-    return {"items": [item for *_, item in entries], "currentEngagementPhase": phase}
+    return {"items": [item for *_, item in dated], "currentEngagementPhase": phase}
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def timestamp_of(text: Any) -> float:
+    if not isinstance(text, str):
+        return 0.0
+    try:
+        return parse_iso8601(text).timestamp()
+    except (ValueError, OverflowError):
+        return 0.0
+
+
+def precise(instant: datetime) -> str:
+    """A UTC timestamp keeping its microseconds (for due times; served times are whole seconds)."""
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def retry_after(error: ApiError) -> int:
+    header = error.headers.get("Retry-After", "")
+    if header.isdigit():
+        return int(header)
+    found = _RETRY_IN.search(error.message)
+    return int(found.group(1)) if found else 1
+
+
+def new_id(store: Store, collection: str) -> str:
+    """A fresh UUID, repeatable from one run to the next (as the layer makes them; the admin helpers have no call)."""
+    while True:
+        candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
+        if store.get(collection, candidate) is None:
+            return candidate
+
+
+def present(record: Record) -> Record:
+    return {key: value for key, value in record.items() if not key.startswith("_")}
+
+
+def present_chat(chat: Record) -> Record:
+    return {key: value for key, value in chat.items() if key != "caseId" and not key.startswith("_")}
+
+
+def require_test_case(case: Record) -> None:
+    if not case.get("isTestCase"):
+        raise ApiError(
+            ErrorKind.INVALID,
+            f"Case {case.get('reference') or case['id']} is a production case; only test cases "
+            "(created with isTest: true) can be advanced or deleted.",
+            code="NotATestCase",
+        )
+
+
+def resolution_delay(store: Store) -> float:
+    settings = store.get("settings", SETTINGS_ID)
+    value = settings.get("taskResolutionDelaySeconds") if settings else None
+    return float(value) if isinstance(value, int | float) else DEFAULT_TASK_RESOLUTION_DELAY
+
+
+def case_url(case_id: str) -> str:
+    return f"{APP_URL}/Invoices/Details/{case_id}"
+
+
+def chat_action(case_id: str) -> Record:
+    return {"method": "POST", "path": f"/cases/{case_id}/chats"}
+
+
+def expected_action(task_type: str, case_id: str | None) -> Record | None:
+    return chat_action(case_id) if task_type in CHAT_TASK_TYPES and case_id else None
+
+
+def task_label(task_type: str) -> str:
+    """ "ReplyToChat" -> "Reply to chat"."""
+    return re.sub(r"(?<=.)([A-Z])", lambda capital: " " + capital.group(1).lower(), task_type)
+
+
+def complete_task(task: Record, case: Record | None) -> Record:
+    """Fill in what a fixture (or new) task left out, in the wire's key order."""
+    task_type, case_id = task["type"], task.get("caseId")
+    defaults: Record = {
+        "id": None,
+        "type": task_type,
+        "typeLabel": task_label(task_type),
+        "title": None,
+        "description": None,
+        "status": "Open",
+        "caseId": None,
+        "caseReference": None,
+        "leadId": None,
+        "deadline": None,
+        "dateCreated": None,
+        "dateSolved": None,
+        "solutionUrl": ACCOUNT_SOLUTION_URLS.get(task_type) or (case_url(case_id) if case_id else f"{APP_URL}/Tasks"),
+        "action": expected_action(task_type, case_id),
+    }
+    filled = {key: task.get(key, default) for key, default in defaults.items()}
+    if filled["caseReference"] is None and case is not None:
+        filled["caseReference"] = case.get("reference")
+    return {**filled, **{key: value for key, value in task.items() if key.startswith("_")}}
+
+
+def task_problems(task: Record, cases: dict[str, Record]) -> list[str]:
+    task_type = task["type"]
+    case_id = task.get("caseId")
+    case = cases.get(case_id) if case_id else None
+    problems: list[str] = []
+    if task_type in ACCOUNT_TASK_TYPES and case_id is not None:
+        problems.append(f"field 'caseId': {task_type} is an account-level task; its caseId must be null")
+    if task_type in CHAT_TASK_TYPES and not case_id:
+        problems.append(f"field 'caseId': {task_type} is resolved on a case's chat; it needs a caseId")
+    if case_id and case is None:
+        problems.append(f"field 'caseId': no case {case_id!r}")
+    if case is not None and task.get("caseReference") is not None and task["caseReference"] != case.get("reference"):
+        problems.append(
+            f"field 'caseReference': {task['caseReference']!r} is not the reference of case {case_id} "
+            f"({case.get('reference')!r})"
+        )
+    expected = expected_action(task_type, case_id)
+    if "action" in task and task["action"] != expected:
+        problems.append(f"field 'action': a {task_type} task's action is {json.dumps(expected)}")
+    solved = task.get("status", "Open") == "Solved"
+    if solved and not task.get("dateSolved"):
+        problems.append("field 'dateSolved': a Solved task needs dateSolved")
+    if not solved and task.get("dateSolved"):
+        problems.append("field 'dateSolved': an Open task has no dateSolved (null)")
+    return problems
+
+
+def unique_case_references(cases: dict[str, Record], new_cases: dict[str, Record]) -> list[str]:
+    problems: list[str] = []
+    for field, normalize in (("reference", str.upper), ("creditorReference", str)):
+        owners: dict[str, str] = {}
+        for case_id, case in cases.items():
+            value = case.get(field)
+            if not value:
+                continue
+            owner = owners.setdefault(normalize(value), case_id)
+            if owner != case_id and (case_id in new_cases or owner in new_cases):
+                problems.append(f"cases (id={case_id!r}): field '{field}': {value!r} is also the {field} of {owner}")
+    return problems
+
+
+def team_member(store: Store, key: str, wanted: str, field: str) -> Record:
+    """The member of the creditor's team whose `key` (email or id) is `wanted`, any case; 400 InvalidUser if none."""
+    users = store.collection("users").values()
+    user = next((u for u in users if str(u.get(key, "")).lower() == wanted.strip().lower()), None)
+    if user is None:
+        unknown = (
+            f"No member of your team has id {wanted!r}." if key == "id" else f"{wanted!r} is not a member of your team."
+        )
+        raise ApiError(ErrorKind.INVALID, unknown, field=field, code="InvalidUser")
+    return user
+
+
+def chat_sender(store: Store, body: Record) -> Record:
+    if body.get("userEmail"):
+        return team_member(store, "email", body["userEmail"], "userEmail")
+    if body.get("userId"):
+        return team_member(store, "id", body["userId"], "userId")
+    raise ApiError(
+        ErrorKind.INVALID,
+        "Say who is writing: send userEmail (a member of your team) or userId.",
+        code="MissingUserIdentifier",
+    )
+
+
+def partner_user(store: Store, case: Record) -> Record:
+    """Who writes for the partner: whoever wrote last for it on the case, else the partner's office."""
+    for chat in reversed(chats_of(store, case["id"])):
+        if chat.get("role") == 0 and isinstance(chat.get("user"), dict):
+            return chat["user"]
+    partner = case.get("collectionPartner") or {}
+    return {
+        "id": 9000,
+        "dateCreated": None,
+        "dateUpdated": None,
+        "firstName": partner.get("name") or "Collection",
+        "lastName": None if partner.get("name") else "partner",
+        "email": partner.get("officeEmail"),
+    }

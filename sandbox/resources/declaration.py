@@ -73,6 +73,7 @@ class Filter:
     booleans: tuple[str, ...] = ()  # `fields` match: which of them are booleans
     case_insensitive: bool = False
     default: Any = None  # the value assumed when the parameter is absent
+    unknown: Refusal | None = None  # one-of with `values`: the refusal of a value not among them ({value})
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ def parse_filter(param: str, raw: dict[str, Any] | str) -> Filter:
         booleans=tuple(raw.get("booleans", ())),
         case_insensitive=bool(raw.get("case-insensitive", False)),
         default=raw.get("default"),
+        unknown=Refusal.parse(raw["unknown"], ErrorKind.INVALID, "{value}") if "unknown" in raw else None,
     )
 
 

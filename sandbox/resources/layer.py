@@ -22,6 +22,7 @@ A provider's own handlers use the same pieces (`find`, `save`, `present`,
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import uuid
 from collections.abc import Callable, Iterator
@@ -460,7 +461,7 @@ class Resources:
         size, start = self._page_window(call)
         if not residual and not operator_filters:
             total = sum(len(group) for group in groups)
-            window = list(islice(self._candidates(groups, records, key_of), start, start + size))
+            window = list(islice(self._candidates(groups, records, key_of, skip=start), size))
         else:
             matching = [r for r in self._candidates(groups, records, key_of) if keep(r)]
             total, window = len(matching), matching[start : start + size]
@@ -489,15 +490,17 @@ class Resources:
 
     @staticmethod
     def _candidates(
-        groups: list[Group], records: Any, key_of: Callable[[Any], str], start: Any = None
+        groups: list[Group], records: Any, key_of: Callable[[Any], str], start: Any = None, skip: int = 0
     ) -> Iterator[Record]:
-        """Records of the chosen groups in list order (after the order key `start`, when given)."""
+        """Records of the chosen groups in list order (after the order key `start`, when given; less `skip` first)."""
         if len(groups) == 1:
             ids = groups[0].ids
-            first = 0 if start is None else groups[0].position_after(start)
+            first = (0 if start is None else groups[0].position_after(start)) + skip
             return (records[key_of(ids[i])] for i in range(first, len(ids)))
         lists = [g.ids if start is None else g.ids[g.position_after(start) :] for g in groups]
-        return (records[key_of(k)] for k in heapq.merge(*lists))
+        firsts = split_positions(lists, skip) if skip else [0] * len(lists)
+        tails = [islice(ids, first, None) for ids, first in zip(lists, firsts, strict=True)]
+        return (records[key_of(k)] for k in heapq.merge(*tails))
 
     def _cursor_start(self, call: Any, resource: Resource, scope: str | None) -> Any:
         paging = self.declaration.paging
@@ -539,6 +542,25 @@ class Resources:
 
 
 # -- values -----------------------------------------------------------------------
+
+
+def split_positions(lists: list[list[Any]], count: int) -> list[int]:
+    """How many of the `count` smallest keys of several sorted lists (keys unique) each list holds, by bisection."""
+
+    def rank(key: Any) -> int:  # how many keys of all lists are smaller
+        return sum(bisect.bisect_left(ids, key) for ids in lists)
+
+    positions = []
+    for ids in lists:
+        low, high = 0, len(ids)
+        while low < high:  # the first position whose key is not among the `count` smallest
+            middle = (low + high) // 2
+            if rank(ids[middle]) < count:
+                low = middle + 1
+            else:
+                high = middle
+        positions.append(low)
+    return positions
 
 
 def format_time(instant: datetime, style: str) -> Any:
@@ -686,6 +708,8 @@ def filter_values(spec_filter: Filter, query: dict[str, Any]) -> set[Any] | Any 
             text = str(item)
             if spec_filter.values:
                 mapped = spec_filter.values.get(text.strip().lower())
+                if mapped is None and spec_filter.unknown is not None:
+                    raise refusal(spec_filter.unknown, value=item, field=spec_filter.param)
                 if mapped is None:
                     raise ApiError(
                         ErrorKind.INVALID,
