@@ -183,6 +183,11 @@ class Provider:
         """The provider's error envelope for an error."""
         raise NotImplementedError
 
+    def error_code(self, error: ApiError) -> str:
+        """The error's own code, else the one the spec's `x-sandbox.error-codes` gives its kind."""
+        codes = self.resources.declaration.error_codes if self.resources is not None else {}
+        return error.code or codes.get(error.kind.value) or error.kind.value
+
     def error_status_for_invalid(self) -> int:
         """The status this provider answers a request that fails validation with."""
         return self.error_statuses.get(ErrorKind.INVALID) or DEFAULT_STATUS[ErrorKind.INVALID]

@@ -69,19 +69,6 @@ AGE_BUCKETS_NEEDED = {
 NO_PARTNER_COUNTRY = "AQ"
 
 
-ERROR_CODES = {
-    ErrorKind.UNAUTHORIZED: "Unauthorized",
-    ErrorKind.FORBIDDEN: "Forbidden",
-    ErrorKind.NOT_FOUND: "NotFound",
-    ErrorKind.METHOD_NOT_ALLOWED: "MethodNotAllowed",
-    ErrorKind.PAYLOAD_TOO_LARGE: "PayloadTooLarge",
-    ErrorKind.INVALID: "ValidationFailed",
-    ErrorKind.PRECONDITION: "InvalidTestCaseTransition",
-    ErrorKind.CONFLICT: "BusinessRuleViolation",
-    ErrorKind.RATE_LIMITED: "RateLimitExceeded",
-    ErrorKind.INTERNAL: "InternalServerError",
-    ErrorKind.UNAVAILABLE: "ServiceUnavailable",
-}
 _RETRY_IN = re.compile(r"retry in (\d+) s")
 
 SYSTEM_ACTOR: Record = {"type": "System", "name": "Debitura"}
@@ -107,9 +94,10 @@ class Debitura(Provider):
         "settings": "SettingsRecord",
     }
     error_statuses: ClassVar[dict[ErrorKind, int]] = {ErrorKind.CONFLICT: 422, ErrorKind.PRECONDITION: 400}
+    idempotency = idempotency.idempotent(reused_key)  # POST /cases declares Idempotency-Key
 
     def error_body(self, error: ApiError, status: int) -> Any:
-        code = error.code or ERROR_CODES[error.kind]
+        code = self.error_code(error)
         body: dict[str, Any] = {
             "error": code,
             "message": error.message,
@@ -160,16 +148,11 @@ class Debitura(Provider):
 
     # -- cases ---------------------------------------------------------------
 
-    @handles("casesPost")
-    @idempotency.idempotent(reused_key)
-    def create_case(self, call: Call) -> Any:
-        return call.resources.handle(call)  # the declared create, whose rules are `case_rules`
-
     @hook("cases", "write")
     def case_rules(self, call: Call, old: Record | None, draft: Record | None) -> None:
         """Fill in a new case from the POST /cases body; 400 or 422 (business rules) before anything is stored."""
         assert old is None and draft is not None, "cases are written by the layer only when created"
-        store, body = call.records, call.body
+        store, body, cases = call.records, call.body, call.resources.resource("cases")
         check_age_buckets(body)
         draft["date"] = parse_flexible(body.get("date"), "date") or draft["dateCreated"]
         draft["dueDate"] = parse_flexible(body.get("dueDate"), "dueDate") or draft["date"]
@@ -182,24 +165,18 @@ class Debitura(Provider):
         if body.get("assignedUserEmail"):
             user = team_member(store, "email", body["assignedUserEmail"], "assignedUserEmail")
             draft["assignedUser"] = {"email": user["email"], "name": user.get("name")}
-        references = case_references(store)
-        if draft["creditorReference"] and ("creditorReference", draft["creditorReference"]) in references:
-            raise ApiError(
-                ErrorKind.CONFLICT,
-                f"Another case already has the creditor reference {draft['creditorReference']!r}.",
-                code="DuplicateCreditorReference",
-            )
+        call.resources.check_keys(store, call.resources.resource("cases"), draft, None)  # before NoPartnerAvailable
         if country == NO_PARTNER_COUNTRY:
             raise ApiError(
                 ErrorKind.CONFLICT, f"No collection partner covers debtors in {country}.", code="NoPartnerAvailable"
             )
-        draft["id"] = call.resources.new_id(store, call.resources.resource("cases"))
+        draft["id"] = call.resources.new_id(store, cases)
         division_id = (draft["creditorDivisionId"] or "").lower() or None
         gross = finite(body, "amountToRecover") or 0.0
         draft.update(
             _tag=body.get("tag"),
             _debtorId=str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
-            reference=new_reference(draft["id"], {value for field, value in references if field == "reference"}),
+            reference=new_reference(draft["id"], set(call.resources.key_index(store, cases, "reference"))),
             creditorComments=body.get("comments"),
             grossAmount=gross,
             remainder=gross,
@@ -212,15 +189,6 @@ class Debitura(Provider):
             debtor=debtor,
             creditor=creditor_of(call, division_id),
         )
-
-    @handles("casesByCreditorReferenceCreditorReferenceGet")
-    def get_case_by_creditor_reference(self, call: Call) -> Any:
-        reference = call.path["creditorReference"]
-        return present(case_with(call.records, "creditorReference", reference, "creditor reference"))
-
-    @handles("casesCaseReferenceCaseReferenceGet")
-    def get_case_by_reference(self, call: Call) -> Any:
-        return present(case_with(call.records, "reference", call.path["caseReference"], "reference"))
 
     @handles("casesIdTimelineGet")
     def timeline(self, call: Call) -> Any:
@@ -253,18 +221,6 @@ class Debitura(Provider):
         return present_chat(chat)
 
     # -- tasks (GET /tasks is the declared list) -------------------------------
-
-    @handles("casesIdTasksGet")
-    def list_case_tasks(self, call: Call) -> Any:
-        case = call.resources.find(call, "cases")
-        status, types = call.query.get("status", "Open"), call.query.get("type")
-        return [
-            present(task)
-            for task in tasks_of(call.records, case["id"])
-            if task.get("status") == status
-            and (not types or task.get("type") in types)
-            and task.get("type") not in ACCOUNT_TASK_TYPES
-        ]
 
     # -- test helpers --------------------------------------------------------
 
@@ -433,28 +389,6 @@ def tasks_of(store: Store, case_id: str) -> list[Record]:
         return grouped
 
     return store.derived("tasks-by-case", build, watches=("tasks",)).get(case_id, [])
-
-
-def case_references(store: Store) -> dict[tuple[str, str], str]:
-    """(field, value) -> case id for `reference` (upper-cased) and `creditorReference`; the oldest case keeps one."""
-
-    def build(store: Store) -> dict[tuple[str, str], str]:
-        found: dict[tuple[str, str], str] = {}
-        for case in sorted(store.collection("cases").values(), key=newest_first, reverse=True):
-            if case.get("reference"):
-                found.setdefault(("reference", case["reference"].upper()), case["id"])
-            if case.get("creditorReference"):
-                found.setdefault(("creditorReference", case["creditorReference"]), case["id"])
-        return found
-
-    return store.derived("case-references", build, watches=("cases",))
-
-
-def case_with(store: Store, field: str, value: str, name: str) -> Record:
-    case_id = case_references(store).get((field, value.strip().upper() if field == "reference" else value))
-    if case_id is None:
-        raise ApiError(ErrorKind.NOT_FOUND, f"No case with {name} {value!r}.", code="CaseNotFound")
-    return store.collection("cases")[case_id]
 
 
 class Pending:

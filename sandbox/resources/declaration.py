@@ -114,6 +114,35 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Parent:
+    """A list of the records that belong to one record of another resource (a case's tasks)."""
+
+    resource: str
+    field: str  # the listed records' field naming the parent
+    param: str  # the path parameter holding the parent's id
+
+
+@dataclass(frozen=True)
+class Options:
+    """How one operation departs from its role's defaults."""
+
+    by: str | None = None  # retrieve: by this alternate key (see Resource.keys) instead of the id
+    param: str | None = None  # retrieve by: the path parameter holding the key
+    parent: Parent | None = None  # list: only the records of the parent the path names
+    paging: str | None = None  # list: another paging style than the provider's ("none": every match)
+    not_found: Refusal | None = None
+
+
+@dataclass(frozen=True)
+class Key:
+    """An alternate key: at most one record holds each value (`duplicate` refuses a second one)."""
+
+    field: str
+    case_insensitive: bool
+    duplicate: Refusal | None
+
+
+@dataclass(frozen=True)
 class Resource:
     name: str  # also its collection
     id_style: str
@@ -134,6 +163,8 @@ class Resource:
     scoped: bool
     defaults: dict[str, Any]
     optional: frozenset[str]  # fields sent only when a sparse field selection asks for them
+    options: dict[str, Options] = field(default_factory=dict)  # operationId -> how it departs from its role
+    keys: dict[str, Key] = field(default_factory=dict)  # alternate keys, by field
 
 
 @dataclass(frozen=True)
@@ -148,6 +179,7 @@ class Declaration:
     timestamps: str = "iso8601"
     uuid_namespace: str = "5b0c5d1e-4f3a-5c7e-9d21-0d3b1e7a9c42"
     sparse_fields: SparseFields | None = None
+    error_codes: dict[str, str] = field(default_factory=dict)  # error kind -> the provider's code for it
     paging: Paging = field(default_factory=lambda: Paging("none"))
     scope: Scope | None = None
     resources: dict[str, Resource] = field(default_factory=dict)
@@ -165,6 +197,7 @@ def load_declaration(spec: Spec) -> Declaration:
         paging=parse_paging(raw.get("paging"), where),
         scope=parse_scope(raw.get("scope"), where),
         uuid_namespace=raw.get("uuid-namespace", Declaration.uuid_namespace),
+        error_codes=dict(raw.get("error-codes") or {}),
         sparse_fields=SparseFields(tuple(raw["sparse-fields"]["from"])) if "sparse-fields" in raw else None,
     )
     known = {op.operation_id for op in spec.operations}
@@ -290,9 +323,15 @@ def parse_states(raw: dict[str, Any] | None, where: str) -> StateMachine | None:
 
 
 def parse_resource(name: str, raw: dict[str, Any], declaration: Declaration, where: str) -> Resource:
-    roles = {}
-    for operation_id, role in (raw.get("operations") or {}).items():
-        roles[operation_id] = choice(role, ROLES, f"{where}.operations.{operation_id}")
+    roles: dict[str, str] = {}
+    options: dict[str, Options] = {}
+    for operation_id, body in (raw.get("operations") or {}).items():
+        body = {"role": body} if isinstance(body, str) else body
+        roles[operation_id] = choice(body.get("role"), ROLES, f"{where}.operations.{operation_id}")
+        options[operation_id] = parse_options(body, name)
+    # A parent's field is a partition of the list index, so a parent's records are one lookup away.
+    declared_partitions = tuple(raw.get("partitions", ()))
+    parents = tuple(o.parent.field for o in options.values() if o.parent and o.parent.field not in declared_partitions)
     timestamps = raw.get("timestamps") or {}
     scoped = bool(raw.get("scoped", declaration.scope is not None))
     hidden = set(raw.get("hidden", ()))
@@ -318,7 +357,7 @@ def parse_resource(name: str, raw: dict[str, Any], declaration: Declaration, whe
         updated=timestamps.get("updated"),
         touch=timestamps.get("touch") == "always",
         order=parse_order(raw.get("order")),
-        partitions=tuple(raw.get("partitions", ())),
+        partitions=declared_partitions + tuple(dict.fromkeys(parents)),
         filters=tuple(parse_filter(param, body) for param, body in (raw.get("filters") or {}).items()),
         sorting=parse_sorting(raw.get("sort")),
         references=references,
@@ -329,4 +368,26 @@ def parse_resource(name: str, raw: dict[str, Any], declaration: Declaration, whe
         scoped=scoped,
         defaults=dict(raw.get("defaults") or {}),
         optional=frozenset(raw.get("optional", ())),
+        options=options,
+        keys={
+            field_name: Key(
+                field=field_name,
+                case_insensitive=bool((body or {}).get("case-insensitive", False)),
+                duplicate=Refusal.parse((body or {})["duplicate"], ErrorKind.CONFLICT, "")
+                if (body or {}).get("duplicate")
+                else None,
+            )
+            for field_name, body in (raw.get("keys") or {}).items()
+        },
+    )
+
+
+def parse_options(raw: dict[str, Any], resource: str) -> Options:
+    parent = raw.get("parent")
+    return Options(
+        by=raw.get("by"),
+        param=raw.get("param", raw.get("by")),
+        parent=Parent(parent["resource"], parent["field"], parent.get("param", "id")) if parent else None,
+        paging=raw.get("paging"),
+        not_found=Refusal.parse(raw["not-found"], ErrorKind.NOT_FOUND, "") if "not-found" in raw else None,
     )

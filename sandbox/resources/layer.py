@@ -35,7 +35,7 @@ from sandbox.clock import iso8601, parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.reply import Reply
 from sandbox.resources import operators
-from sandbox.resources.declaration import Declaration, Filter, Refusal, Resource, load_declaration
+from sandbox.resources.declaration import Declaration, Filter, Key, Options, Refusal, Resource, load_declaration
 from sandbox.resources.fields import Selection, parse_selection, select
 from sandbox.resources.indexes import Group, ListIndex
 from sandbox.spec import Spec
@@ -298,7 +298,40 @@ class Resources:
 
     def _retrieve(self, call: Any, resource: Resource) -> Reply:
         selection = self.selection(call, resource)
-        return Reply(self.present(call, resource, self.find(call, resource), selection))
+        options = resource.options.get(call.operation.operation_id)
+        if options is None or options.by is None:
+            return Reply(self.present(call, resource, self.find(call, resource), selection))
+        value = call.path[options.param or options.by]
+        record = self.by_key(call.records, resource, options.by, value)
+        if record is None:
+            raise refusal(options.not_found or resource.not_found, id=short(str(value)), value=value)
+        return Reply(self.present(call, resource, record, selection))
+
+    # -- alternate keys -------------------------------------------------------
+
+    def by_key(self, store: Store, resource: Resource, field: str, value: Any) -> Record | None:
+        """The record whose alternate key `field` is `value` (see the resource's `keys`)."""
+        key = resource.keys[field]
+        found = self.key_index(store, resource, field).get(key_value(key, value))
+        return None if found is None else store.get(resource.name, found)
+
+    def key_index(self, store: Store, resource: Resource, field: str) -> KeyIndex:
+        key = resource.keys[field]
+        return store.derived(
+            f"key:{resource.name}:{field}",
+            lambda store: KeyIndex(store.collection(resource.name), key),
+            watches=(resource.name,),
+        )
+
+    def check_keys(self, store: Store, resource: Resource, draft: Record, old: Record | None) -> None:
+        """Refuse a record whose alternate key another record already holds (the key's `duplicate`)."""
+        for field, key in resource.keys.items():
+            value = draft.get(field)
+            if key.duplicate is None or value is None or (old is not None and same(old.get(field), value)):
+                continue
+            owner = self.key_index(store, resource, field).get(key_value(key, value))
+            if owner is not None and owner != store_key(draft):
+                raise refusal(key.duplicate, value=value, field=field)
 
     def _create(self, call: Any, resource: Resource) -> Reply:
         store = call.records
@@ -325,6 +358,7 @@ class Resources:
             write(call, None, draft)
         if draft.get("id") is None:
             draft["id"] = self.new_id(store, resource)
+        self.check_keys(store, resource, draft, None)
         stored = store.insert(resource.name, draft)
         return Reply(self.present(call, resource, stored), self.success_status(call))
 
@@ -358,6 +392,7 @@ class Resources:
         write = self.hook(resource, "write")
         if write is not None:
             write(call, record, draft)
+        self.check_keys(call.records, resource, draft, record)
         changes = {name: value for name, value in draft.items() if name not in record or not same(record[name], value)}
         stored = self.save(call, resource, record, changes) if changes or resource.touch else record
         return Reply(self.present(call, resource, stored), self.success_status(call))
@@ -379,7 +414,11 @@ class Resources:
     # -- lists ------------------------------------------------------------------
 
     def _list(self, call: Any, resource: Resource) -> Reply:
-        return self.page(call, resource)
+        options = resource.options.get(call.operation.operation_id) or Options()
+        if options.parent is None:
+            return self.page(call, resource, style=options.paging)
+        parent = self.find(call, options.parent.resource, call.path[options.parent.param])
+        return self.page(call, resource, style=options.paging, within={options.parent.field: parent["id"]})
 
     def index(self, store: Store, resource: Resource) -> ListIndex:
         scope = self.declaration.scope
@@ -392,8 +431,18 @@ class Resources:
 
         return store.derived(f"list:{resource.name}", build, watches=(resource.name,))
 
-    def page(self, call: Any, resource: Resource | str | None = None) -> Reply:
-        """One page of a resource's list, filtered, sorted and paged as the provider does it."""
+    def page(
+        self,
+        call: Any,
+        resource: Resource | str | None = None,
+        style: str | None = None,
+        within: dict[str, Any] | None = None,
+    ) -> Reply:
+        """One page of a resource's list, filtered, sorted and paged as the provider does it.
+
+        `style` overrides the provider's paging style; `within` keeps only records
+        whose (partition) fields hold these values (a parent's children).
+        """
         resource = self._resource_of(call, resource)
         store = call.records
         query = call.query
@@ -406,7 +455,7 @@ class Resources:
         operator_filters = [
             operators.Filter(self._filter_field(resource, c.field), c.operator, c.operands) for c in operator_filters
         ]
-        wanted: dict[str, set[Any] | None] = {}
+        wanted: dict[str, set[Any] | None] = {name: {value} for name, value in (within or {}).items()}
         residual: list[Callable[[Record], bool]] = []
         for spec_filter in resource.filters:
             if spec_filter.match == "operators":
@@ -428,6 +477,7 @@ class Resources:
             return self.present(call, resource, record, selection)
 
         paging = self.declaration.paging
+        style = style or paging.style
         kinds = {f.field: f.type for f in resource.filters if f.match == "operators"}
 
         def keep(record: Record) -> bool:
@@ -441,15 +491,17 @@ class Resources:
             size, start = self._page_window(call)
             window = matching[start : start + size]
             items = window if present_hook else [shown(r) for r in window]
-            return self._paged(call, resource, items, len(matching))
-        if paging.style == "offset-limit":
+            return self._paged(call, resource, items, len(matching), style)
+        if style == "none":
+            return Reply([shown(r) for r in self._candidates(groups, records, key_of) if keep(r)])
+        if style == "offset-limit":
             offset, limit = query.get(paging.position, 0), query.get(paging.size, paging.default_size)
             if len(groups) == 1 and not residual:
                 keys = groups[0].select(operator_filters, offset, limit)
                 return Reply([shown(records[key_of(k)]) for k in keys])
             matches = (r for r in self._candidates(groups, records, key_of) if keep(r))
             return Reply([shown(r) for r in islice(matches, offset, offset + limit)])
-        if paging.style == "cursor":
+        if style == "cursor":
             start_key = self._cursor_start(call, resource, scope)
             size = query.get(paging.size, paging.default_size)
             matches = (r for r in self._candidates(groups, records, key_of, start_key) if keep(r))
@@ -465,7 +517,7 @@ class Resources:
         else:
             matching = [r for r in self._candidates(groups, records, key_of) if keep(r)]
             total, window = len(matching), matching[start : start + size]
-        return self._paged(call, resource, [shown(r) for r in window], total)
+        return self._paged(call, resource, [shown(r) for r in window], total, style)
 
     def _filter_field(self, resource: Resource, param: str) -> str:
         return next(f.field for f in resource.filters if f.param == param)
@@ -527,18 +579,46 @@ class Resources:
         number = max(call.query.get(paging.position, 1), 1)
         return size, (number - 1) * size
 
-    def _paged(self, call: Any, resource: Resource, items: list[Any], total: int) -> Reply:
-        """A page of shown items in the provider's paging style, with its metadata."""
+    def _paged(self, call: Any, resource: Resource, items: list[Any], total: int, style: str) -> Reply:
+        """A page of shown items in the paging style, with its metadata."""
         paging = self.declaration.paging
         size, start = self._page_window(call)
         number = start // size + 1 if size else 1
-        if paging.style == "page-links":
+        if style == "page-links":
             last = max(1, -(-total // size))
             headers = {"Link": link_header(call, number, size, last, paging), "X-Total-Count": str(total)}
             return Reply(items, headers=headers)
-        if paging.style == "page-metadata":
+        if style == "page-metadata":
             return Reply({"page": page_data(total, number, size, len(items)), paging.items or resource.name: items})
         return Reply(items)
+
+
+class KeyIndex(dict):
+    """Alternate key value -> store key, for one key of one resource; the first record holding a value keeps it."""
+
+    def __init__(self, records: Any, key: Key) -> None:
+        super().__init__()
+        self.key = key
+        for store_key_, record in records.items():
+            self._add(store_key_, record)
+
+    def _add(self, record_key: str, record: Record) -> None:
+        value = record.get(self.key.field)
+        if value is not None:
+            self.setdefault(key_value(self.key, value), record_key)
+
+    def apply(self, change: Any) -> bool:
+        if change.old is not None:
+            value = change.old.get(self.key.field)
+            if value is not None and self.get(key_value(self.key, value)) == change.key:
+                del self[key_value(self.key, value)]
+        if change.new is not None:
+            self._add(change.key, change.new)
+        return True
+
+
+def key_value(key: Key, value: Any) -> Any:
+    return str(value).strip().upper() if key.case_insensitive else value
 
 
 # -- values -----------------------------------------------------------------------
