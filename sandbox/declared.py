@@ -26,7 +26,7 @@ class DeclaredProvider(Provider):
         self.error_statuses = {ErrorKind(kind): status for kind, status in (block.get("error-statuses") or {}).items()}  # type: ignore[misc]
 
     def error_body(self, error: ApiError, status: int) -> Any:
-        return {"code": error.code or error.kind.value, "message": error.message}
+        return {"code": self.error_code(error), "message": error.message}
 
 
 def declared_specs(specs: list[Spec], served: set[str]) -> list[Spec]:

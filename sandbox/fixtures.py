@@ -7,6 +7,7 @@ problem is reported with the file, the record and the field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,20 @@ def fixture_problems(provider: Provider, spec: Spec, data: Any, source: str, sto
     if not problems:
         declared = provider.resources.fixture_references(data, store) if provider.resources is not None else []
         own = provider.fixture_references(data, store)
-        problems.extend(f"{source}: {problem}" for problem in [*declared, *own])
+        ordered = sorted([*declared, *own], key=lambda problem: record_position(problem, list(data)))
+        problems.extend(f"{source}: {problem}" for problem in ordered)
     return problems
+
+
+_POSITION = re.compile(r"(\w+)\[(\d+)\]")
+
+
+def record_position(problem: str, collections: list[str]) -> tuple[int, int]:
+    """Where a problem's record stands in the data (`tasks[2] ...`), so problems read in file order."""
+    found = _POSITION.match(problem)
+    if found is None or found.group(1) not in collections:
+        return (-1, -1)
+    return (collections.index(found.group(1)), int(found.group(2)))
 
 
 def describe_record(source: str, collection: str, index: int, record: Any) -> str:

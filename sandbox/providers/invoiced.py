@@ -28,7 +28,7 @@ from sandbox.auth import basic_username
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.idempotency import HEADER, idempotent
 from sandbox.provider import Call, Provider, handles, hook
-from sandbox.store import Change, Record, Store
+from sandbox.store import Record, Store
 
 COLLECTIONS = ("customers", "invoices", "payments", "tasks")
 NUMBERED = {"customers": "CUST", "invoices": "INV"}  # collection -> number prefix
@@ -54,24 +54,6 @@ def reused_key(key: str, operation: str) -> ApiError:
         "use a new key for a new request.",
         HEADER,
     )
-
-
-class Numbers(dict):
-    """The numbers in use in one collection (number -> record id), kept current by the store's changes."""
-
-    def __init__(self, store: Store, collection: str) -> None:
-        super().__init__((record["number"], record["id"]) for record in store.collection(collection).values())
-
-    def apply(self, change: Change) -> bool:
-        if change.old is not None and self.get(change.old["number"]) == change.old["id"]:
-            del self[change.old["number"]]
-        if change.new is not None:
-            self[change.new["number"]] = change.new["id"]
-        return True
-
-
-def numbers(store: Store, collection: str) -> Numbers:
-    return store.derived(f"numbers:{collection}", lambda s: Numbers(s, collection), watches=(collection,))
 
 
 class Invoiced(Provider):
@@ -133,28 +115,17 @@ class Invoiced(Provider):
         ]
         for name, prefix in NUMBERED.items():
             pattern = re.compile(re.escape(prefix) + r"-(\d{1,9})")
-            used = (pattern.fullmatch(number) for number in numbers(store, name))
+            used = (pattern.fullmatch(record["number"]) for record in store.collection(name).values())
             highest[f"{name}_number"] = [int(match.group(1)) for match in used if match]
         for name, values in highest.items():
             store.set_sequence(name, max([store.sequences.get(name, 0), *values]))
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
-        def known(collection: str) -> set[str]:
-            ids = {str(record["id"]) for record in fixtures.get(collection, [])}
-            return ids | set(store.collection(collection)) if store is not None else ids
-
-        customers, invoices = known("customers"), known("invoices")
+        """Amounts out of range and over-applied payments (the spec's references and keys are checked besides)."""
+        invoices = {str(r["id"]) for r in fixtures.get("invoices", [])}
+        invoices |= set(store.collection("invoices")) if store is not None else set()
         problems: list[str] = []
-
-        def check(collection: str, index: int, record: Record, field: str, value: Any, ids: set[str]) -> None:
-            if value is not None and str(value) not in ids:
-                model = "customer" if ids is customers else "invoice"
-                problems.append(f"{collection}[{index}] (id={record['id']!r}): field '{field}': no {model} {value!r}")
-
-        for index, task in enumerate(fixtures.get("tasks", [])):
-            check("tasks", index, task, "customer_id", task["customer_id"], customers)
         for index, invoice in enumerate(fixtures.get("invoices", [])):
-            check("invoices", index, invoice, "customer", invoice["customer"], customers)
             for position, item in enumerate(invoice["items"]):
                 for field in ("quantity", "unit_cost"):
                     if not abs(item[field]) <= MAX_MONEY:
@@ -164,35 +135,17 @@ class Invoiced(Provider):
                         )
         for index, payment in enumerate(fixtures.get("payments", [])):
             where = f"payments[{index}] (id={payment['id']!r})"
-            check("payments", index, payment, "customer", payment["customer"], customers)
             if not abs(payment["amount"]) <= MAX_MONEY:
                 problems.append(f"{where}: field 'amount': larger than {MAX_MONEY}")
                 continue
             applied = 0.0
             for position, application in enumerate(payment["applied_to"]):
-                check("payments", index, payment, f"applied_to[{position}].invoice", application["invoice"], invoices)
+                if str(application["invoice"]) not in invoices:
+                    field = f"applied_to[{position}].invoice"
+                    problems.append(f"{where}: field '{field}': no invoice {application['invoice']!r}")
                 applied += min(application["amount"], MAX_MONEY + 1)
             if not payment["voided"] and money(applied) > payment["amount"]:
                 problems.append(f"{where}: field 'applied_to': applies {money(applied)}, more than amount")
-        problems.extend(self.duplicate_numbers(fixtures, store))
-        return problems
-
-    @staticmethod
-    def duplicate_numbers(fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
-        problems: list[str] = []
-        for name in NUMBERED:
-            records = fixtures.get(name, [])
-            replaced = {str(record["id"]) for record in records}
-            taken: dict[str, Any] = {}
-            if store is not None:
-                taken = {r["number"]: r["id"] for k, r in store.collection(name).items() if k not in replaced}
-            for index, record in enumerate(records):
-                if record["number"] in taken:
-                    problems.append(
-                        f"{name}[{index}] (id={record['id']!r}): field 'number': {record['number']!r} is already "
-                        f"used by {name} {taken[record['number']]!r}"
-                    )
-                taken[record["number"]] = record["id"]
         return problems
 
     # -- tasks ------------------------------------------------------------------
@@ -232,7 +185,7 @@ class Invoiced(Provider):
                 draft[field] = value.strip().lower()
         if body.get("credit_limit") is not None:
             draft["credit_limit"] = checked_money(body["credit_limit"], "credit_limit")
-        number(call.records, "customers", "customer", draft)
+        number(call, "customers", draft)
 
     @staticmethod
     def delete_customer(store: Store, customer: Record) -> None:
@@ -299,7 +252,7 @@ class Invoiced(Provider):
         customer = store.get("customers", integer(draft["customer"]))
         items = build_items(body.get("items", []), {})
         total = invoice_total(items)
-        number(store, "invoices", "invoice", draft)
+        number(call, "invoices", draft)
         draft["customer"] = customer["id"]
         draft["currency"] = (body.get("currency") or customer["currency"] or "usd").strip().lower()
         draft["date"] = now if draft["date"] is None else int(draft["date"])
@@ -335,7 +288,7 @@ class Invoiced(Provider):
         draft["currency"] = draft["currency"].strip().lower()
         if draft["currency"] != old["currency"] and old["_amount_paid"] > 0:
             raise invalid("The currency cannot be changed while a payment is applied to this invoice.", "currency")
-        number(store, "invoices", "invoice", draft)
+        number(call, "invoices", draft)
         draft["date"] = int(draft["date"])
         draft["due_date"] = integer(draft["due_date"])
         due_date = due_from_terms(draft["payment_terms"], draft["date"])
@@ -428,18 +381,18 @@ class Invoiced(Provider):
 # -- invoices -----------------------------------------------------------------
 
 
-def number(store: Store, collection: str, model: str, draft: Record) -> None:
-    """A record's number: the one given unless another record has it, else the next free `PREFIX-0001`."""
-    taken = numbers(store, collection)
-    if draft["number"] is None:
-        sequence = f"{collection}_number"
-        counter = store.sequences.get(sequence, 0) + 1
-        while f"{NUMBERED[collection]}-{counter:04d}" in taken:
-            counter += 1
-        store.set_sequence(sequence, counter)
-        draft["number"] = f"{NUMBERED[collection]}-{counter:04d}"
-    elif taken.get(draft["number"], draft["id"]) != draft["id"]:
-        raise invalid(f"The given {model} number has already been taken: {draft['number']}", "number")
+def number(call: Call, collection: str, draft: Record) -> None:
+    """A new record without a number gets the next free `PREFIX-0001` (a taken one is refused as the spec's key)."""
+    if draft["number"] is not None:
+        return
+    store = call.records
+    taken = call.resources.key_index(store, call.resources.resource(collection), "number")
+    sequence = f"{collection}_number"
+    counter = store.sequences.get(sequence, 0) + 1
+    while f"{NUMBERED[collection]}-{counter:04d}" in taken:
+        counter += 1
+    store.set_sequence(sequence, counter)
+    draft["number"] = f"{NUMBERED[collection]}-{counter:04d}"
 
 
 def build_items(requested: list[Record], existing: dict[int, Record]) -> list[Record]:

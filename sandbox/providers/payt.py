@@ -16,19 +16,6 @@ from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, Reply, handles
 from sandbox.store import Record
 
-ERROR_CODES = {
-    ErrorKind.UNAUTHORIZED: "unauthorized",
-    ErrorKind.FORBIDDEN: "forbidden",
-    ErrorKind.NOT_FOUND: "not_found",
-    ErrorKind.METHOD_NOT_ALLOWED: "method_not_allowed",
-    ErrorKind.PAYLOAD_TOO_LARGE: "payload_too_large",
-    ErrorKind.INVALID: "invalid_parameters",
-    ErrorKind.PRECONDITION: "invalid_parameters",
-    ErrorKind.CONFLICT: "invalid_parameters",
-    ErrorKind.RATE_LIMITED: "too_many_requests",
-    ErrorKind.INTERNAL: "internal_server_error",
-    ErrorKind.UNAVAILABLE: "service_unavailable",
-}
 COMPLETION_FIELDS = ("completed_at", "completed_status", "completed_status_message")
 
 
@@ -39,7 +26,7 @@ class Payt(Provider):
 
 
     def error_body(self, error: ApiError, status: int) -> Any:
-        return {"code": error.code or ERROR_CODES[error.kind], "message": error.message}
+        return {"code": self.error_code(error), "message": error.message}
 
     @handles("patchV1TasksIdMarkCompleted")
     def mark_completed(self, call: Call) -> Any:

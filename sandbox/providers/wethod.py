@@ -24,19 +24,6 @@ from sandbox.provider import Call, Provider, hook
 from sandbox.ratelimit import RateLimit, RateStatus
 from sandbox.store import Record, Store
 
-ERROR_KEYS = {
-    ErrorKind.UNAUTHORIZED: "unauthorized",
-    ErrorKind.FORBIDDEN: "forbidden",
-    ErrorKind.NOT_FOUND: "not_found",
-    ErrorKind.METHOD_NOT_ALLOWED: "method_not_allowed",
-    ErrorKind.PAYLOAD_TOO_LARGE: "payload_too_large",
-    ErrorKind.INVALID: "invalid_data",
-    ErrorKind.PRECONDITION: "precondition_failure",
-    ErrorKind.CONFLICT: "precondition_failure",
-    ErrorKind.RATE_LIMITED: "too_many_requests",
-    ErrorKind.INTERNAL: "internal_error",
-    ErrorKind.UNAVAILABLE: "service_unavailable",
-}
 INVALID_DATA_MESSAGE = "You provided invalid data. Check 'failures' for details."
 
 
@@ -54,7 +41,7 @@ class Wethod(Provider):
                 for detail in error.details
             ] or [{"field": error.field or "body", "message": error.message}]
             return {"key": "invalid_data", "message": INVALID_DATA_MESSAGE, "failures": failures}
-        return {"key": ERROR_KEYS.get(error.kind, "internal_error"), "message": error.message}
+        return {"key": self.error_code(error), "message": error.message}
 
     def rate_limit_headers(self, status: RateStatus) -> dict[str, str]:
         headers = {"x-ratelimit-limit": str(status.limit), "x-ratelimit-remaining": str(status.remaining)}

@@ -100,6 +100,7 @@ class Resources:
                         problems.append(
                             f"{where}: field '{reference.field}': no {singular(reference.resource)} {value!r}{within}"
                         )
+            problems.extend(duplicate_keys(collection, resource, records or [], store))
         return problems
 
     def coerce(self, resource: Resource, name: str, value: Any) -> Any:
@@ -615,6 +616,26 @@ class KeyIndex(dict):
         if change.new is not None:
             self._add(change.key, change.new)
         return True
+
+
+def duplicate_keys(collection: str, resource: Resource, records: list[Record], store: Store | None) -> list[str]:
+    """Fixture records holding an alternate key value another record (loaded or stored) holds already."""
+    problems: list[str] = []
+    replaced = {str(record.get("id")) for record in records}
+    for field, key in resource.keys.items():
+        stored = store.collection(collection).values() if store is not None else ()
+        owners = {key_value(key, r[field]): r["id"] for r in stored if r.get(field) and str(r["id"]) not in replaced}
+        for index, record in enumerate(records):
+            value = record.get(field)
+            if value is None:
+                continue
+            owner = owners.setdefault(key_value(key, value), record.get("id"))
+            if owner != record.get("id"):
+                problems.append(
+                    f"{collection}[{index}] (id={record.get('id')!r}): field '{field}': {value!r} is already "
+                    f"used by {collection} {owner!r}"
+                )
+    return problems
 
 
 def key_value(key: Key, value: Any) -> Any:
