@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.errors import ErrorKind
+from sandbox.errors import ApiError, ErrorKind
 from sandbox.spec import Spec, SpecError
 
 ROLES = frozenset({"list", "retrieve", "create", "update", "delete", "action"})
@@ -30,10 +30,23 @@ class Refusal:
     message: str
     code: str | None = None
 
+    def error(self, **variables: Any) -> ApiError:
+        """The ApiError to raise, its message filled in (`{id}`, `{value!r}`, ...; None reads `null`)."""
+        values = {key: "null" if value is None else value for key, value in variables.items()}
+        message = self.message.format_map(_Lenient(values))
+        return ApiError(self.kind, message, code=self.code, field=variables.get("field"))
+
     @classmethod
     def parse(cls, raw: dict[str, Any] | None, default_kind: ErrorKind, default_message: str) -> Refusal:
         raw = raw or {}
         return cls(ErrorKind(raw.get("kind", default_kind.value)), raw.get("message", default_message), raw.get("code"))
+
+
+class _Lenient(dict):
+    """Leaves a placeholder the message names but the caller does not fill as it is."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 @dataclass(frozen=True)
