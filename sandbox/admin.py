@@ -191,7 +191,8 @@ def provider_action(provider: Provider, action: Handler) -> Callable[[Call], Any
     """Run a provider's `@admin_action` on the tenant named by `{credential}`.
 
     The action gets the call with that tenant, its store for the provider
-    (seeded on first use) after due work is finished, and the tenant's time.
+    (seeded on first use) after due work is finished, the tenant's time and the
+    provider's resources; like any handler, it runs all or nothing.
     """
 
     def run(call: Call) -> Any:
@@ -199,7 +200,11 @@ def provider_action(provider: Provider, action: Handler) -> Callable[[Call], Any
         store = call.engine.tenants.store(tenant, provider)
         call.engine.settle(tenant)
         now = tenant.clock.now()
-        return action(provider, dataclasses.replace(call, tenant=tenant, store=store, now=now))
+        with store.transaction():
+            return action(
+                provider,
+                dataclasses.replace(call, tenant=tenant, store=store, now=now, resources=provider.resources),
+            )
 
     return run
 

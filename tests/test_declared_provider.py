@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.engine import Settings
+from sandbox.errors import ApiError, ErrorKind
+from sandbox.provider import Call, Provider, hook
+from sandbox.store import Record
 
 HERE = Path(__file__).resolve().parent / "declared"
 AUTH = {"Authorization": "Bearer reader-1"}
 
 
-@pytest.fixture
-def library(tmp_path: Path) -> TestClient:
+def library_client(tmp_path: Path) -> TestClient:
     (tmp_path / "specs").mkdir()
     (tmp_path / "fixtures").mkdir()
     shutil.copy(HERE / "library.yaml", tmp_path / "specs" / "library.yaml")
     shutil.copy(HERE / "library.fixtures.yaml", tmp_path / "fixtures" / "library.yaml")
     settings = Settings(specs_dir=tmp_path / "specs", fixtures_dir=tmp_path / "fixtures", validate_responses=True)
     return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> TestClient:
+    return library_client(tmp_path)
 
 
 def test_the_spec_alone_is_served_from_its_fixtures(library: TestClient) -> None:
@@ -103,3 +111,36 @@ def test_the_state_machine_moves_and_refuses(library: TestClient) -> None:
     returned = library.post("/library/books/1/return", headers=AUTH)
     assert returned.json()["status"] == "available"
     assert library.post("/library/books/1/return", headers=AUTH).status_code == 409
+
+
+class Library(Provider):
+    """The same spec with a provider module of a few lines: one business rule as a write hook."""
+
+    name = "library"
+
+    def error_body(self, error: ApiError, status: int) -> Any:
+        return {"code": self.error_code(error), "message": error.message}
+
+    @hook("books", "write")
+    def no_sequels(self, call: Call, old: Record | None, draft: Record | None) -> None:
+        if draft is None:
+            return
+        # Written first, refused after: the engine's transaction must leave neither behind.
+        call.records.put("audit", {"id": call.records.next_id("audit"), "title": draft["title"]})
+        if draft["title"].endswith(" II"):
+            raise ApiError(ErrorKind.INVALID, "The library refuses sequels.", field="title")
+
+
+def test_a_provider_module_adds_a_rule_and_a_refusal_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sandbox.engine.provider_package.discover", lambda: {"library": Library})
+    client = library_client(tmp_path)
+    assert client.post("/library/books", headers=AUTH, json={"title": "Dune", "author": "Herbert"}).status_code == 201
+    refused = client.post("/library/books", headers=AUTH, json={"title": "Dune II", "author": "Herbert"})
+    assert refused.status_code == 400
+    assert refused.json() == {"code": "invalid", "message": "The library refuses sequels."}
+    snapshot = client.get("/__sandbox/tenants/reader-1/state").json()["providers"]["library"]
+    assert [book["title"] for book in snapshot["collections"]["books"]] == ["Dune", "Emma", "Persuasion", "Dune"]
+    assert [entry["title"] for entry in snapshot["collections"]["audit"]] == ["Dune"]  # not "Dune II"
+    assert snapshot["sequences"]["audit"] == 1 and snapshot["sequences"]["books"] == 4
