@@ -502,7 +502,7 @@ class Exchange:
         )
 
 
-ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def query_items(query_string: bytes) -> tuple[tuple[str, str], ...]:
@@ -526,7 +526,8 @@ def encode_json(body: Any) -> bytes:
     ~1 ms -> ~0.1 ms); it spells very small floats without an exponent
     (0.00001, not 1e-05) and NaN as null. What it cannot encode (non-string
     keys, integers beyond 64 bits) or would encode where json refuses
-    (datetimes, dataclasses, subclasses of str, int, dict and list) goes to the json module.
+    (datetimes, dataclasses) goes to the json module. Subclasses of dict and
+    list (the store's read-only records) are encoded natively, as json does.
     """
     try:
         return orjson.dumps(body, option=ORJSON_OPTIONS)

@@ -20,8 +20,7 @@ new class).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -234,22 +233,12 @@ class Store:
 
     # -- all or nothing -----------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """Undo every write made inside the block if it raises. Nested blocks join the outer one."""
-        if self._undo is not None:
-            yield self
-            return
-        self._undo = []
-        try:
-            yield self
-        except BaseException:
-            undo, self._undo = self._undo, None
-            for step in reversed(undo):
-                step()
-            raise
-        finally:
-            self._undo = None
+    def transaction(self) -> Transaction:
+        """`with store.transaction():` undoes every write made in the block if it raises.
+
+        Nested blocks join the outer one.
+        """
+        return Transaction(self)
 
     # -- derived indexes ----------------------------------------------------
 
@@ -290,6 +279,32 @@ class Store:
             store._collections[name] = dict(zip(names, (freeze(r) for r in records), strict=True))
         store.sequences = dict(data.get("sequences", {}))
         return store
+
+
+class Transaction:
+    """The all-or-nothing block of `Store.transaction` (a class: it runs around every request)."""
+
+    __slots__ = ("outer", "store")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.outer = False
+
+    def __enter__(self) -> Store:
+        store = self.store
+        self.outer = store._undo is None
+        if self.outer:
+            store._undo = []
+        return store
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        if not self.outer:
+            return
+        store = self.store
+        undo, store._undo = store._undo, None
+        if kind is not None and undo:
+            for step in reversed(undo):
+                step()
 
 
 def same(old: Any, new: Any) -> bool:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sandbox.engine import encode_json
+from sandbox.store import freeze
 from sandbox.server import CoalescingTransport, http_protocol
 from sandbox.testing import running_server
 
@@ -97,6 +98,7 @@ def test_encode_json_writes_what_the_json_module_writes() -> None:
     bodies: list[object] = [yaml.safe_load(path.read_text()) for path in sorted(fixtures.glob("*.yaml"))]
     bodies += [{"text": 'é "quoted" \\ \n\t\x00 \u2028 😀', "n": [0, -1, 2**63 - 1, 1.5, 0.1, 1e16, None, True]}]
     bodies += [{1: "int key"}, {"big": 2**70}]  # orjson refuses these: the json module writes them
+    bodies += [freeze({"stored": [{"nested": [1, "two"]}], "record": {"id": 7}})]  # read-only records
     for body in bodies:
         assert encode_json(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     with pytest.raises(TypeError):

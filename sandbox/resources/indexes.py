@@ -226,10 +226,13 @@ class ListIndex:
         group_fields: tuple[str, ...],
         filter_fields: dict[str, str],
         order_key: OrderKey = by_id,
+        order_fields: tuple[str, ...] = ("id",),
     ) -> None:
         self.group_fields = group_fields
         self.filter_fields = filter_fields
         self.order_key = order_key
+        # A change to none of these fields leaves a record where it is (the common update).
+        self.placing_fields = (*group_fields, *order_fields)
         grouped: dict[tuple[Any, ...], list[Record]] = {}
         for record in records:
             grouped.setdefault(self.group_of(record), []).append(record)
@@ -244,13 +247,16 @@ class ListIndex:
             found = self.groups[key] = Group([], self.filter_fields, self.order_key)
         return found
 
+    def stays(self, old: Record, new: Record) -> bool:
+        """Whether a changed record keeps its group and its place in it."""
+        return all(old.get(field) == new.get(field) for field in self.placing_fields)
+
     def apply(self, change: Change) -> bool:
         old, new = change.old, change.new
-        if old is not None and new is not None:
-            group = self.group_of(old)
-            if group == self.group_of(new) and self.order_key(old) == self.order_key(new):
-                self.group(group).update(new)
-                return True
+        if old is not None and new is not None and self.stays(old, new):
+            if self.filter_fields:
+                self.group(self.group_of(new)).update(new)
+            return True
         if old is not None:
             self.group(self.group_of(old)).remove(old)
         if new is not None:

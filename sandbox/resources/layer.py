@@ -49,6 +49,15 @@ class Resources(Listing):
         self.hooks = hooks or {}
         self.owner = owner  # the provider instance hooks are bound to
         self._namespace = uuid.UUID(self.declaration.uuid_namespace)
+        self._success: dict[str, int] = {}
+        self._roles = {
+            "list": self._list,
+            "retrieve": self._retrieve,
+            "create": self._create,
+            "update": self._update,
+            "delete": self._delete,
+            "action": self._action,
+        }
         self._operations = {op.operation_id: op for op in spec.operations}
         self._schemas = {
             name: (spec.component_schema(resource.schema).get("properties") or {}) if resource.schema else {}
@@ -116,8 +125,7 @@ class Resources(Listing):
 
     def handle(self, call: Any) -> Reply:
         resource, role = self.declaration.operations[call.operation.operation_id]
-        handler = getattr(self, f"_{role}")
-        return handler(call, resource)
+        return self._roles[role](call, resource)
 
     def hook(self, resource: Resource, point: str) -> Hook | None:
         found = self.hooks.get((resource.name, point))
@@ -154,13 +162,13 @@ class Resources(Listing):
         store = call.records
         grant = call.grant or {}
         allowed = grant.get(scope.grant) if scope.grant else None
-        variables = {"scope": value, "reachable": reachable(store, scope.collection, allowed)}
-        if scope.denied_first and allowed is not None and value not in allowed:
-            raise scope.denied.error(**variables)
+        denied = allowed is not None and value not in allowed
+        if denied and scope.denied_first:
+            raise scope.denied.error(scope=value, reachable=reachable(store, scope.collection, allowed))
         if store.get(scope.collection, value) is None:
-            raise scope.unknown.error(**variables)
-        if allowed is not None and value not in allowed:
-            raise scope.denied.error(**variables)
+            raise scope.unknown.error(scope=value, reachable=reachable(store, scope.collection, allowed))
+        if denied:
+            raise scope.denied.error(scope=value, reachable=reachable(store, scope.collection, allowed))
         return value
 
     def lookup(self, call: Any, resource: Resource, key: Any, scope: str | None = None) -> Record | None:
@@ -201,17 +209,39 @@ class Resources(Listing):
 
     def present(self, call: Any, resource: Resource | str, record: Record, selection: Selection | None = None) -> Any:
         """A record as the wire shows it: the provider's `present` hook, hidden fields dropped, fields selected."""
+        return self.presenter(call, resource, selection)(record)
+
+    def presenter(
+        self, call: Any, resource: Resource | str | None, selection: Selection | None = None
+    ) -> Callable[[Record], Any]:
+        """`present` for many records of one call (a list page): what to do is decided once."""
         resource = self._resource_of(call, resource)
+        if selection is not None:
+            hidden = resource.hidden
+            return lambda record: select(record, selection, hidden)
         shown_hook = self.hook(resource, "present")
         if shown_hook is not None:
-            shown = shown_hook(call, record)
-        elif resource.hidden or resource.optional:
-            shown = {k: v for k, v in record.items() if k not in resource.hidden and k not in resource.optional}
-        else:
-            shown = dict(record)
-        if selection is not None:
-            return select(record, selection, resource.hidden)
-        return shown
+            return lambda record: shown_hook(call, record)
+        dropped = resource.hidden | resource.optional
+        if not dropped:
+            return lambda record: {**record}
+        if len(dropped) == 1:
+            (only,) = dropped
+
+            def without_one(record: Record) -> Record:
+                shown = {**record}  # a plain copy, made faster from a FrozenRecord than dict(record) is
+                shown.pop(only, None)
+                return shown
+
+            return without_one
+
+        def without_hidden(record: Record) -> Record:
+            shown = {**record}  # a copy in C, then drop the few hidden keys: faster than a comprehension
+            for name in dropped:
+                shown.pop(name, None)
+            return shown
+
+        return without_hidden
 
     def selection(self, call: Any, resource: Resource | str | None = None) -> Selection | None:
         """The fields the call's sparse-fields parameter chooses (None: the default fields)."""
@@ -404,8 +434,13 @@ class Resources(Listing):
         return Reply(None, status)
 
     def success_status(self, call: Any) -> int:
-        codes = [int(code) for code in call.operation.responses if code.isdigit() and code.startswith("2")]
-        return min(codes) if codes else 200
+        """The operation's success status: the lowest 2xx its spec documents."""
+        operation = call.operation
+        status = self._success.get(operation.operation_id)
+        if status is None:
+            codes = [int(code) for code in operation.responses if code.isdigit() and code.startswith("2")]
+            status = self._success[operation.operation_id] = min(codes) if codes else 200
+        return status
 
 
 def format_time(instant: datetime, style: str) -> Any:

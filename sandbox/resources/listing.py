@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import operator
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
@@ -44,7 +45,9 @@ class Listing:
         order_key = order_key_of(resource)
 
         def build(store: Store) -> ListIndex:
-            return ListIndex(store.collection(resource.name).values(), group_fields, filter_fields, order_key)
+            records = store.collection(resource.name).values()
+            order_fields = (*(field for field, _ in resource.order), "id")
+            return ListIndex(records, group_fields, filter_fields, order_key, order_fields)
 
         return store.derived(f"list:{resource.name}", build, watches=(resource.name,))
 
@@ -90,39 +93,45 @@ class Listing:
         key_of = store_key_of(resource)
         order = sort_terms(resource, query)
 
-        def shown(record: Record) -> Any:
-            return self.present(call, resource, record, selection)
+        shown = self.presenter(call, resource, selection)
 
         paging = self.declaration.paging
         style = style or paging.style
         kinds = {f.field: f.type for f in resource.filters if f.match == "operators"}
 
-        def keep(record: Record) -> bool:
-            return all(test(record) for test in residual) and passes(operator_filters, kinds, record)
+        tests = list(residual)
+        if operator_filters:
+            tests.append(lambda record: passes(operator_filters, kinds, record))
+
+        def matches(candidates: Iterator[Record]) -> Iterator[Record]:
+            if not tests:
+                return candidates
+            if len(tests) == 1:
+                return filter(tests[0], candidates)
+            return (record for record in candidates if all(test(record) for test in tests))
 
         if order or (residual and present_hook is not None):
             # Filters and sorting see records as shown (with the fields a hook computes, such as a status).
             view = [present_hook(call, r) if present_hook else r for r in self._candidates(groups, records, key_of)]
-            matching = [r for r in view if keep(r)]
+            matching = list(matches(iter(view)))
             sort_records(matching, order, resource)
             size, start = self._page_window(call)
             window = matching[start : start + size]
             items = window if present_hook else [shown(r) for r in window]
             return self._paged(call, resource, items, len(matching), style)
         if style == "none":
-            return Reply([shown(r) for r in self._candidates(groups, records, key_of) if keep(r)])
+            return Reply([shown(r) for r in matches(self._candidates(groups, records, key_of))])
         if style == "offset-limit":
             offset, limit = query.get(paging.position, 0), query.get(paging.size, paging.default_size)
             if len(groups) == 1 and not residual:
                 keys = groups[0].select(operator_filters, offset, limit)
                 return Reply([shown(records[key_of(k)]) for k in keys])
-            matches = (r for r in self._candidates(groups, records, key_of) if keep(r))
-            return Reply([shown(r) for r in islice(matches, offset, offset + limit)])
+            chosen = islice(matches(self._candidates(groups, records, key_of)), offset, offset + limit)
+            return Reply([shown(r) for r in chosen])
         if style == "cursor":
             start_key = self._cursor_start(call, resource, scope)
             size = query.get(paging.size, paging.default_size)
-            matches = (r for r in self._candidates(groups, records, key_of, start_key) if keep(r))
-            chosen = list(islice(matches, size + 1))
+            chosen = list(islice(matches(self._candidates(groups, records, key_of, start_key)), size + 1))
             body: dict[str, Any] = {paging.items or "data": [shown(r) for r in chosen[:size]]}
             if len(chosen) > size:
                 body["pagination"] = {paging.position: str(chosen[size - 1]["id"])}
@@ -132,7 +141,7 @@ class Listing:
             total = sum(len(group) for group in groups)
             window = list(islice(self._candidates(groups, records, key_of, skip=start), size))
         else:
-            matching = [r for r in self._candidates(groups, records, key_of) if keep(r)]
+            matching = list(matches(self._candidates(groups, records, key_of)))
             total, window = len(matching), matching[start : start + size]
         return self._paged(call, resource, [shown(r) for r in window], total, style)
 
@@ -163,13 +172,13 @@ class Listing:
     ) -> Iterator[Record]:
         """Records of the chosen groups in list order (after the order key `start`, when given; less `skip` first)."""
         if len(groups) == 1:
-            ids = groups[0].ids
             first = (0 if start is None else groups[0].position_after(start)) + skip
-            return (records[key_of(ids[i])] for i in range(first, len(ids)))
-        lists = [g.ids if start is None else g.ids[g.position_after(start) :] for g in groups]
-        firsts = split_positions(lists, skip) if skip else [0] * len(lists)
-        tails = [islice(ids, first, None) for ids, first in zip(lists, firsts, strict=True)]
-        return (records[key_of(k)] for k in heapq.merge(*tails))
+            return map(records.__getitem__, map(key_of, tail(groups[0].ids, first)))
+        firsts = [0 if start is None else g.position_after(start) for g in groups]
+        if skip:  # page-number styles, which have no cursor: each group's list is whole
+            firsts = split_positions([g.ids for g in groups], skip)
+        merged = heapq.merge(*(tail(g.ids, first) for g, first in zip(groups, firsts, strict=True)))
+        return map(records.__getitem__, map(key_of, merged))
 
     def _cursor_start(self, call: Any, resource: Resource, scope: str | None) -> Any:
         paging = self.declaration.paging
@@ -210,6 +219,11 @@ class Listing:
         return Reply(items)
 
 
+def tail(ids: list[Any], first: int) -> Iterator[Any]:
+    """`ids[first:]` without copying it, nor walking the first ones as islice would."""
+    return map(ids.__getitem__, range(first, len(ids)))
+
+
 def split_positions(lists: list[list[Any]], count: int) -> list[int]:
     """How many of the `count` smallest keys of several sorted lists (keys unique) each list holds, by bisection."""
 
@@ -232,10 +246,10 @@ def split_positions(lists: list[list[Any]], count: int) -> list[int]:
 def store_key_of(resource: Resource) -> Callable[[Any], str]:
     """From an order key back to the record's store key."""
     if resource.order == (("id", False),):
-        if resource.id_style == "string-sequence":
-            return lambda key: key[2]
-        return str
-    return lambda key: str(key[-1])
+        return operator.itemgetter(2) if resource.id_style == "string-sequence" else str
+    if resource.id_style == "integer":
+        return lambda key: str(key[-1])
+    return operator.itemgetter(-1)  # string ids are their own store keys
 
 
 def order_key_of(resource: Resource) -> Callable[[Record], Any]:
