@@ -166,9 +166,15 @@ class Store:
         old = self.get(name, record_key)
         if old is None:
             raise KeyError(f"{name} holds no {record_key!r}")
-        if all(field in old and same(old[field], value) for field, value in changes.items()):
-            return old
-        new = FrozenRecord({**old, **{field: freeze(value) for field, value in changes.items()}})
+        for field, value in changes.items():
+            if field not in old or not same(old[field], value):
+                break
+        else:
+            return old  # nothing changes
+        fields = {**old}
+        for field, value in changes.items():
+            fields[field] = freeze(value)
+        new = FrozenRecord(fields)
         self._write(name, record_key, new)
         return new
 
@@ -210,7 +216,8 @@ class Store:
             del records[key]
         else:
             records[key] = new
-        self._signal(Change(name, key, old, new))
+        if self._derived:
+            self._signal(Change(name, key, old, new))
         return old
 
     def _undoing(self, name: str, key: str, old: Record | None, created: bool, removing: bool) -> Callable[[], None]:
@@ -252,8 +259,6 @@ class Store:
         return found[0]
 
     def _signal(self, change: Change) -> None:
-        if not self._derived:
-            return
         for name, (index, watches) in list(self._derived.items()):
             if change.collection not in watches:
                 continue

@@ -55,7 +55,7 @@ class Scope:
 
     collection: str
     field: str
-    sources: tuple[str, ...]  # "query:x", "body:x", "header:X"
+    sources: tuple[tuple[str, str], ...]  # (the Call's attribute, name): "header:X" is ("headers", "X")
     grant: str | None
     internal: bool
     unknown: Refusal
@@ -184,7 +184,7 @@ class Resource:
 class SparseFields:
     """A parameter choosing the fields of a response: `{"only": ["id", {"user": ["name"]}]}`."""
 
-    sources: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]  # as Scope.sources
 
 
 @dataclass
@@ -211,7 +211,9 @@ def load_declaration(spec: Spec) -> Declaration:
         scope=parse_scope(raw.get("scope"), where),
         uuid_namespace=raw.get("uuid-namespace", Declaration.uuid_namespace),
         error_codes=dict(raw.get("error-codes") or {}),
-        sparse_fields=SparseFields(tuple(raw["sparse-fields"]["from"])) if "sparse-fields" in raw else None,
+        sparse_fields=SparseFields(tuple(request_source(source, where) for source in raw["sparse-fields"]["from"]))
+        if "sparse-fields" in raw
+        else None,
     )
     known = {op.operation_id for op in spec.operations}
     for name, body in (raw.get("resources") or {}).items():
@@ -259,6 +261,17 @@ def parse_paging(raw: dict[str, Any] | None, where: str) -> Paging:
     )
 
 
+CALL_ATTRIBUTES = {"query": "query", "header": "headers", "path": "path", "body": "body"}
+
+
+def request_source(source: str, where: str) -> tuple[str, str]:
+    """`header:Wethod-Company` as the Call attribute and name it is read from: ("headers", "Wethod-Company")."""
+    place, _, name = source.partition(":")
+    if place not in CALL_ATTRIBUTES or not name:
+        raise SpecError(f"{where}: {source!r} is not query:NAME, body:NAME, header:NAME or path:NAME")
+    return CALL_ATTRIBUTES[place], name
+
+
 def parse_scope(raw: dict[str, Any] | None, where: str) -> Scope | None:
     if raw is None:
         return None
@@ -266,7 +279,7 @@ def parse_scope(raw: dict[str, Any] | None, where: str) -> Scope | None:
     return Scope(
         collection=raw["collection"],
         field=raw["field"],
-        sources=tuple(sources),
+        sources=tuple(request_source(source, where) for source in sources),
         grant=raw.get("grant"),
         internal=bool(raw.get("internal", False)),
         unknown=Refusal.parse(raw.get("unknown"), ErrorKind.NOT_FOUND, "Unknown {scope}."),

@@ -38,6 +38,7 @@ from sandbox.spec import Spec
 from sandbox.store import Record, Store, same, thaw
 
 Hook = Callable[..., Any]
+ABSENT = object()  # what a record holds for a field it does not have
 
 
 class Resources(Listing):
@@ -199,11 +200,11 @@ class Resources(Listing):
         return record
 
     def _resource_of(self, call: Any, resource: Resource | str | None) -> Resource:
-        if isinstance(resource, Resource):
-            return resource
-        if isinstance(resource, str):
+        if resource is None:
+            return self.declaration.operations[call.operation.operation_id][0]
+        if type(resource) is str:
             return self.declaration.resources[resource]
-        return self.declaration.operations[call.operation.operation_id][0]
+        return resource  # type: ignore[return-value]
 
     # -- presenting -----------------------------------------------------------
 
@@ -282,12 +283,12 @@ class Resources(Listing):
     def save(self, call: Any, resource: Resource | str, record: Record, changes: dict[str, Any]) -> Record:
         """Apply changes to a stored record; only a real change moves its updated timestamp."""
         resource = self._resource_of(call, resource)
-        unchanged = all(field in record and same(record[field], value) for field, value in changes.items())
-        if unchanged and not resource.touch:
+        changed = {name: value for name, value in changes.items() if not same(record.get(name, ABSENT), value)}
+        if not changed and not resource.touch:
             return record
         if resource.updated:
-            changes = {**changes, resource.updated: self.timestamp(call)}
-        return call.records.update(resource.name, store_key(record), changes)
+            changed[resource.updated] = self.timestamp(call)
+        return call.records.update(resource.name, store_key(record), changed)
 
     def check_references(self, call: Any, resource: Resource, draft: Record, old: Record | None) -> None:
         scope = draft.get(self.declaration.scope.field) if self.declaration.scope and resource.scoped else None
@@ -455,14 +456,11 @@ def format_time(instant: datetime, style: str) -> Any:
     return iso8601(instant)
 
 
-def request_value(call: Any, sources: tuple[str, ...]) -> Any:
-    """The first of `query:x`, `body:x`, `header:X`, `path:x` the call carries."""
-    for source in sources:
-        place, _, name = source.partition(":")
-        container = {"query": call.query, "header": call.headers, "path": call.path}.get(place)
-        if place == "body":
-            container = call.body if isinstance(call.body, dict) else {}
-        if container is not None and name in container:
+def request_value(call: Any, sources: tuple[tuple[str, str], ...]) -> Any:
+    """The first value the call carries of (its attribute, name) pairs: ("query", "x"), ("body", "x"), ..."""
+    for attribute, name in sources:
+        container = getattr(call, attribute)
+        if isinstance(container, dict) and name in container:
             return container[name]
     return None
 
