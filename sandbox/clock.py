@@ -6,7 +6,6 @@ This is the only module that reads the system clock: everything else asks a
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -76,7 +75,6 @@ def in_range(timestamp: float) -> bool:
     return EARLIEST <= timestamp <= LATEST
 
 
-@functools.lru_cache(maxsize=256)  # a request writes the same instant several times (record, journal)
 def iso8601(instant: datetime) -> str:
     """UTC timestamp with a `Z` suffix and whole seconds, as the providers write them."""
     t = instant if instant.tzinfo is UTC else instant.astimezone(UTC)

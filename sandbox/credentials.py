@@ -122,4 +122,7 @@ def credential_reader(spec: dict[str, Any]) -> CredentialReader | None:
             return None
         if scheme not in schemes:
             schemes.append(scheme)
-    return Alternatives(tuple(schemes)) if schemes else None
+    if not schemes:
+        return None
+    # One scheme needs no choosing: its reader says what is missing or malformed.
+    return schemes[0].read if len(schemes) == 1 else Alternatives(tuple(schemes))

@@ -22,13 +22,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
-from sandbox.clock import iso8601
 from sandbox.credentials import CredentialReader, credential_reader
 from sandbox.declared import DeclaredProvider, declared_specs
 from sandbox.errors import ApiError, ErrorKind
@@ -49,7 +47,6 @@ DEFAULT_SPECS = SPECS_DIR
 DEFAULT_FIXTURES = SPECS_DIR.parent / "fixtures"
 MAX_BODY_BYTES = 1 << 20
 RECORD_LOADS = frozenset({"loadFixtures", "restoreState"})  # admin operations that bring in many records
-SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
 
 
 @dataclass
@@ -264,22 +261,22 @@ class Engine:
         if scope["type"] != "http":
             return
         try:
-            response = await self.handle(Request(scope, receive))
+            response = await self.handle(scope, receive)
         except DroppedConnection:
             # Promise a body and send none: the server closes the connection mid-response.
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
             return
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, scope: Scope, receive: Receive) -> WireResponse:
         started = time.perf_counter()
-        path = request.scope["path"]
+        path = scope["path"]
         service = self.service_for(path)
         if service is None:
             mounts = ", ".join(sorted(s.mount for s in self.services))
             error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}. Mounted: {mounts}.")
             return self.render(self.admin.error_reply(error))
-        exchange = Exchange(self, service, request)
+        exchange = Exchange(self, service, scope, receive)
         try:
             reply = await exchange.run()
         except DroppedConnection:
@@ -303,28 +300,52 @@ class Engine:
         return service is self.admin and operation is not None and operation.operation_id in RECORD_LOADS
 
     @staticmethod
-    def render(reply: Reply) -> Response:
+    def render(reply: Reply) -> WireResponse:
         headers = dict(reply.headers)
         if reply.status == 204 or reply.body is None:
-            return Response(status_code=reply.status, headers=headers)
+            return WireResponse(reply.status, headers, b"", None)
         if isinstance(reply.body, str | bytes):
             media_type = headers.pop("content-type", "text/plain")
-            return Response(reply.body, status_code=reply.status, headers=headers, media_type=media_type)
-        content = encode_json(reply.body)
-        return Response(content, status_code=reply.status, headers=headers, media_type="application/json")
+            body = reply.body.encode("utf-8") if isinstance(reply.body, str) else reply.body
+            return WireResponse(reply.status, headers, body, media_type)
+        return WireResponse(reply.status, headers, encode_json(reply.body), "application/json")
+
+
+class WireResponse:
+    """A response as ASGI sends it, with the headers Starlette's `Response` would add (a lighter object)."""
+
+    __slots__ = ("body", "raw_headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, media_type: str | None) -> None:
+        self.status = status
+        self.body = body
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        names = {name for name, _ in raw}
+        if b"content-length" not in names and not (status < 200 or status in (204, 304)):
+            raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        if media_type is not None and b"content-type" not in names:
+            if media_type.startswith("text/") and "charset=" not in media_type.lower():
+                media_type += "; charset=utf-8"
+            raw.append((b"content-type", media_type.encode("latin-1")))
+        self.raw_headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 class Exchange:
     """One request's way through a service."""
 
-    def __init__(self, engine: Engine, service: Service, request: Request) -> None:
+    def __init__(self, engine: Engine, service: Service, scope: Scope, receive: Receive) -> None:
         self.engine = engine
         self.service = service
         self.provider = service.provider
-        self.request = request
-        self.method = request.method.upper()
-        self.path = request.scope["path"]
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
+        self.scope = scope
+        self.receive = receive
+        self.method = scope["method"].upper()
+        self.path = scope["path"]
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.operation: Operation | None = None
         self.tenant: Tenant | None = None
         self.call: Call | None = None
@@ -349,7 +370,7 @@ class Exchange:
         return reply
 
     async def _dispatch(self) -> Reply:
-        routing_path = path_keeping_encoded_slashes(self.request.scope)
+        routing_path = path_keeping_encoded_slashes(self.scope)
         relative = routing_path[len(self.service.mount) :] or "/"
         match = self.service.router.match(relative)
         if match is None:
@@ -379,7 +400,7 @@ class Exchange:
         self.body = await self._read_body()
         parsed = self.service.validators[operation.operation_id].parse(
             path_params,
-            list(query_items(self.request.scope["query_string"])),
+            list(query_items(self.scope["query_string"])),
             self.headers,
             self.body,
             self.headers.get("content-type"),
@@ -464,19 +485,24 @@ class Exchange:
             return b""  # HTTP/1.1: a request with neither header has no body
         chunks: list[bytes] = []
         size = 0
-        async for chunk in self.request.stream():
+        while True:  # the ASGI messages themselves: Starlette's Request.stream() costs more per request
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise self._too_large(limit)
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     @staticmethod
     def _too_large(limit: int) -> ApiError:
         return ApiError(ErrorKind.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit} bytes.")
 
     def base_url(self) -> str:
-        scope = self.request.scope
+        scope = self.scope
         host = self.headers.get("host")
         if not host:
             server = scope.get("server") or ("127.0.0.1", 80)
@@ -485,15 +511,17 @@ class Exchange:
 
     def journal(self, reply: Reply, seconds: float) -> None:
         assert self.tenant is not None
-        self.tenant.journal.record(
+        journal = self.tenant.journal
+        journal.record(
             {
-                "time": iso8601(self.tenant.clock.now()),
+                "id": journal.next_id(),
+                "time": self.tenant.clock.now(),
                 "provider": self.provider.name,
                 "operation": self.operation.operation_id if self.operation else None,
                 "method": self.method,
                 "path": self.path,
-                "query": self.request.scope["query_string"].decode("latin-1"),
-                "headers": masked_headers(self.headers),
+                "query": self.scope["query_string"].decode("latin-1"),
+                "headers": self.headers,
                 "body": self.body[:65536].decode("utf-8", errors="replace") if self.body else None,
                 "status": reply.status,
                 "duration_ms": round(seconds * 1000, 3),
@@ -552,16 +580,3 @@ def path_keeping_encoded_slashes(scope: Scope) -> str:
     text = text.replace("%2F", "%252F").replace("%2f", "%252F")
     decoded = unquote(text, encoding="utf-8", errors="replace")
     return decoded if decoded.replace(ENCODED_SLASH, "/") == scope["path"] else scope["path"]
-
-
-def masked_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: mask(value) if name in SECRET_HEADERS else value for name, value in headers.items()}
-
-
-def mask(secret: str) -> str:
-    """Keep an auth scheme and, for long secrets, their last four characters."""
-    scheme, _, value = secret.partition(" ")
-    if not value:
-        scheme, value = "", secret
-    hidden = "****" + value[-4:] if len(value) >= 16 else "****"
-    return f"{scheme} {hidden}" if scheme else hidden

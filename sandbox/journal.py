@@ -1,11 +1,20 @@
-"""A bounded record of the calls a tenant made, newest last."""
+"""A bounded record of the calls a tenant made, newest last.
+
+Recording runs on every call, reading rarely (the admin API), so an entry is
+kept as the call left it and made presentable when read: its time formatted,
+its secret headers masked.
+"""
 
 from __future__ import annotations
 
 from collections import deque
+from datetime import datetime
 from typing import Any
 
+from sandbox.clock import iso8601
+
 DEFAULT_JOURNAL_LIMIT = 1000
+SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
 
 
 class Journal:
@@ -13,12 +22,16 @@ class Journal:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._sequence = 0
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def next_id(self) -> int:
         self._sequence += 1
-        self._entries.append({"id": self._sequence, **entry})
+        return self._sequence
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Keep an entry whose `id` came from `next_id`, `time` is a datetime and `headers` are as received."""
+        self._entries.append(entry)
 
     def entries(self) -> list[dict[str, Any]]:
-        return list(self._entries)
+        return [presentable(entry) for entry in self._entries]
 
     def clear(self) -> None:
         self._entries.clear()
@@ -26,3 +39,24 @@ class Journal:
     @property
     def limit(self) -> int:
         return self._entries.maxlen or 0
+
+
+def presentable(entry: dict[str, Any]) -> dict[str, Any]:
+    shown = dict(entry)
+    if isinstance(shown["time"], datetime):
+        shown["time"] = iso8601(shown["time"])
+    shown["headers"] = masked_headers(shown["headers"])
+    return shown
+
+
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: mask(value) if name in SECRET_HEADERS else value for name, value in headers.items()}
+
+
+def mask(secret: str) -> str:
+    """Keep an auth scheme and, for long secrets, their last four characters."""
+    scheme, _, value = secret.partition(" ")
+    if not value:
+        scheme, value = "", secret
+    hidden = "****" + value[-4:] if len(value) >= 16 else "****"
+    return f"{scheme} {hidden}" if scheme else hidden

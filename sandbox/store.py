@@ -76,6 +76,9 @@ def _frozen_list(items: list[Any]) -> FrozenList:
     return FrozenList(items)
 
 
+CONTAINERS = (dict, list)
+
+
 def freeze(value: Any) -> Any:
     """`value` with every dict and list in it made read-only (frozen parts are reused as they are)."""
     kind = type(value)
@@ -171,10 +174,11 @@ class Store:
                 break
         else:
             return old  # nothing changes
-        fields = {**old}
-        for field, value in changes.items():
-            fields[field] = freeze(value)
-        new = FrozenRecord(fields)
+        for value in changes.values():
+            if type(value) in CONTAINERS:
+                changes = {field: freeze(value) for field, value in changes.items()}
+                break
+        new = FrozenRecord({**old, **changes})
         self._write(name, record_key, new)
         return new
 

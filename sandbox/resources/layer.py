@@ -51,6 +51,11 @@ class Resources(Listing):
         self.owner = owner  # the provider instance hooks are bound to
         self._namespace = uuid.UUID(self.declaration.uuid_namespace)
         self._success: dict[str, int] = {}
+        self._bound_hooks = {key: function.__get__(owner) for key, function in self.hooks.items()}
+        # Per resource: a plain copy of a record without the fields shown only when a sparse selection asks.
+        self._plain = {name: copier(tuple(r.hidden | r.optional)) for name, r in self.declaration.resources.items()}
+        self._last_instant: Any = None
+        self._last_stamp: Any = None
         self._roles = {
             "list": self._list,
             "retrieve": self._retrieve,
@@ -129,14 +134,17 @@ class Resources(Listing):
         return self._roles[role](call, resource)
 
     def hook(self, resource: Resource, point: str) -> Hook | None:
-        found = self.hooks.get((resource.name, point))
-        return None if found is None else found.__get__(self.owner)
+        """The provider's hook for a point of a resource, bound to the provider (None: there is none)."""
+        return self._bound_hooks.get((resource.name, point))
 
     # -- time and ids ---------------------------------------------------------
 
     def timestamp(self, call: Any) -> Any:
         """Now on the tenant clock in the provider's timestamp format."""
-        return format_time(call.clock_now, self.declaration.timestamps)
+        instant = call.clock_now
+        if instant is not self._last_instant:  # a request stamps several fields with the same instant
+            self._last_instant, self._last_stamp = instant, format_time(instant, self.declaration.timestamps)
+        return self._last_stamp
 
     def new_id(self, store: Store, resource: Resource) -> Any:
         while True:
@@ -210,7 +218,13 @@ class Resources(Listing):
 
     def present(self, call: Any, resource: Resource | str, record: Record, selection: Selection | None = None) -> Any:
         """A record as the wire shows it: the provider's `present` hook, hidden fields dropped, fields selected."""
-        return self.presenter(call, resource, selection)(record)
+        resource = self._resource_of(call, resource)
+        if selection is not None:
+            return select(record, selection, resource.hidden)
+        shown_hook = self._bound_hooks.get((resource.name, "present"))
+        if shown_hook is not None:
+            return shown_hook(call, record)
+        return self._plain[resource.name](record)
 
     def presenter(
         self, call: Any, resource: Resource | str | None, selection: Selection | None = None
@@ -223,26 +237,7 @@ class Resources(Listing):
         shown_hook = self.hook(resource, "present")
         if shown_hook is not None:
             return lambda record: shown_hook(call, record)
-        dropped = resource.hidden | resource.optional
-        if not dropped:
-            return lambda record: {**record}
-        if len(dropped) == 1:
-            (only,) = dropped
-
-            def without_one(record: Record) -> Record:
-                shown = {**record}  # a plain copy, made faster from a FrozenRecord than dict(record) is
-                shown.pop(only, None)
-                return shown
-
-            return without_one
-
-        def without_hidden(record: Record) -> Record:
-            shown = {**record}  # a copy in C, then drop the few hidden keys: faster than a comprehension
-            for name in dropped:
-                shown.pop(name, None)
-            return shown
-
-        return without_hidden
+        return self._plain[resource.name]
 
     def selection(self, call: Any, resource: Resource | str | None = None) -> Selection | None:
         """The fields the call's sparse-fields parameter chooses (None: the default fields)."""
@@ -454,6 +449,29 @@ def format_time(instant: datetime, style: str) -> Any:
             f".{t.microsecond // 1000:03d}Z"
         )
     return iso8601(instant)
+
+
+def copier(dropped: tuple[str, ...]) -> Callable[[Record], Record]:
+    """A function giving a plain copy of a record without some fields (run for every record of a page)."""
+    if not dropped:
+        return lambda record: {**record}  # from a FrozenRecord, faster than dict(record)
+    if len(dropped) == 1:
+        (only,) = dropped
+
+        def without_one(record: Record) -> Record:
+            shown = {**record}
+            shown.pop(only, None)
+            return shown
+
+        return without_one
+
+    def without_some(record: Record) -> Record:
+        shown = {**record}  # a copy in C, then a few pops: faster than a comprehension
+        for name in dropped:
+            shown.pop(name, None)
+        return shown
+
+    return without_some
 
 
 def request_value(call: Any, sources: tuple[tuple[str, str], ...]) -> Any:
