@@ -47,6 +47,8 @@ def test_the_spec_alone_is_served_from_its_fixtures(library: TestClient) -> None
         "author": "Austen",
         "status": "lent",
         "year": 1815,
+        "isbn": None,
+        "shelf_id": 1,
         "created_at": "2026-01-02T00:00:00Z",
         "updated_at": "2026-01-02T00:00:00Z",
     }
@@ -68,6 +70,8 @@ def test_create_update_delete(library: TestClient) -> None:
         "author": "Joyce",
         "status": "available",
         "year": None,
+        "isbn": None,
+        "shelf_id": None,
         "created_at": "2026-05-01T12:00:00Z",
         "updated_at": "2026-05-01T12:00:00Z",
     }
@@ -98,6 +102,30 @@ def test_list_filters_and_pages(library: TestClient) -> None:
     assert titles("?author=Austen&status=available") == ["Persuasion"]
     library.post("/library/books/1/lend", headers=AUTH)
     assert titles("?status=lent") == ["Dune", "Emma"]  # the list follows the change
+
+
+def test_alternate_keys_references_and_a_parent_s_list(library: TestClient) -> None:
+    by_isbn = library.get("/library/books/by-isbn/978-0441013593", headers=AUTH)
+    assert by_isbn.status_code == 200 and by_isbn.json()["title"] == "Dune"
+    missing = library.get("/library/books/by-isbn/000", headers=AUTH)
+    assert missing.status_code == 404 and missing.json()["message"] == "No book with ISBN '000'."
+    copy = {"title": "Dune", "author": "Herbert", "isbn": "978-0441013593"}
+    taken = library.post("/library/books", headers=AUTH, json=copy)
+    assert taken.status_code == 409 and taken.json()["message"] == "Another book has ISBN '978-0441013593'."
+    nowhere = library.post("/library/books", headers=AUTH, json={"title": "Ivanhoe", "author": "Scott", "shelf_id": 9})
+    assert nowhere.status_code == 400 and nowhere.json()["message"] == "No shelf 9."
+    assert len(library.get("/library/books?limit=10", headers=AUTH).json()) == 3  # both refusals changed nothing
+
+    def shelf(shelf_id: int) -> list[str]:
+        reply = library.get(f"/library/shelves/{shelf_id}/books", headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        return [book["title"] for book in reply.json()]
+
+    assert shelf(1) == ["Emma", "Persuasion"]
+    library.patch("/library/books/1", headers=AUTH, json={"shelf_id": 1})
+    assert shelf(1) == ["Dune", "Emma", "Persuasion"]  # the parent's list follows a moved record
+    unknown = library.get("/library/shelves/7/books", headers=AUTH)
+    assert unknown.status_code == 404 and unknown.json() == {"code": "not_found", "message": "No shelf 7."}
 
 
 def test_the_state_machine_moves_and_refuses(library: TestClient) -> None:
@@ -144,3 +172,27 @@ def test_a_provider_module_adds_a_rule_and_a_refusal_leaves_nothing_behind(
     assert [book["title"] for book in snapshot["collections"]["books"]] == ["Dune", "Emma", "Persuasion", "Dune"]
     assert [entry["title"] for entry in snapshot["collections"]["audit"]] == ["Dune"]  # not "Dune II"
     assert snapshot["sequences"]["audit"] == 1 and snapshot["sequences"]["books"] == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("books", "not_found"), "x-sandbox.resources.books: Additional properties are not allowed ('not_found'"),
+        (("books", "id"), "x-sandbox.resources.books.id: 'serial' is not one of"),
+    ],
+)
+def test_a_misspelt_declaration_stops_start_up_naming_where(
+    tmp_path: Path, change: tuple[str, str], problem: str
+) -> None:
+    import yaml
+
+    from sandbox.spec import SpecError
+
+    spec = yaml.safe_load((HERE / "library.yaml").read_text())
+    resource, key = change
+    spec["x-sandbox"]["resources"][resource][key] = "serial" if key == "id" else {"message": "typo"}
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "library.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError) as raised:
+        create_app(Settings(specs_dir=tmp_path / "specs", fixtures_dir=None))
+    assert problem in str(raised.value)

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from sandbox.engine import encode_json
-from sandbox.store import freeze
 from sandbox.server import CoalescingTransport, http_protocol
+from sandbox.store import freeze
 from sandbox.testing import running_server
 
 

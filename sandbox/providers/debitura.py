@@ -196,7 +196,8 @@ class Debitura(Provider):
     @handles("casesIdChatsGet")
     def list_chats(self, call: Call) -> Any:
         case = call.resources.find(call, "cases")
-        return [present_chat(chat) for chat in chats_of(call.records, case["id"])]
+        shown = call.resources.presenter(call, "chats")
+        return [shown(chat) for chat in chats_of(call.records, case["id"])]
 
     @handles("casesIdChatsPost")
     def send_chat(self, call: Call) -> Any:
@@ -215,7 +216,7 @@ class Debitura(Provider):
         if case.get("lifecycle") == NEEDS_INFO and "_resolveAt" not in case:
             changes["_resolveAt"] = due
         store.update("cases", case["id"], changes)
-        return present_chat(chat)
+        return call.resources.present(call, "chats", chat)
 
     # -- tasks (GET /tasks is the declared list) -------------------------------
 
@@ -277,55 +278,50 @@ class Debitura(Provider):
         creditor = next(iter(call.records.collection("creditors").values()), None)
         if creditor is None:
             raise ApiError(ErrorKind.NOT_FOUND, "Creditor not found.", code="CreditorNotFound")
-        return present(creditor)
+        return {key: value for key, value in creditor.items() if not key.startswith("_")}
 
     # -- test helpers of the admin API (specs/debitura.admin.yaml) ------------
 
     @admin_action("debituraPartnerMessage")
-    def partner_message_action(self, call: Call) -> Reply:
-        return Reply(partner_message(call.records, call.clock_now, call.path["id"], call.body), status=201)
+    def partner_message(self, call: Call) -> Reply:
+        """The collection partner writes on a case: add its chat message and open (or reuse) a chat-driven task.
+
+        An open task of the same type that no reply has scheduled for resolution
+        yet is reused (its description becomes the new message); otherwise a new
+        task is opened. Answers the message, the task and whether it is new.
+        """
+        store, now, body = call.records, call.clock_now, call.body
+        case = store.get("cases", call.path["id"].lower())
+        if case is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"No Debitura case {call.path['id']} in this tenant.")
+        task_type = body.get("taskType") or "ReplyToChat"
+        if task_type not in CHAT_TASK_TYPES:
+            kinds = ", ".join(CHAT_TASK_TYPES)
+            raise ApiError(ErrorKind.INVALID, f"taskType must be one of {kinds}.", field="taskType")
+        message = body["message"]
+        open_tasks = [task for task in tasks_of(store, case["id"]) if task.get("status") == "Open"]
+        reusable = next((t for t in open_tasks if t.get("type") == task_type and "_resolveAt" not in t), None)
+        chat = store.insert("chats", new_chat(store, case, now, 0, message, partner_user(store, case)))
+        if reusable is not None:
+            task = store.update("tasks", reusable["id"], {"description": message})
+        else:
+            task = store.insert("tasks", new_chat_task(store, case, task_type, message, now))
+        store.update("cases", case["id"], {"dateUpdated": iso8601(now)})
+        present = call.resources.present
+        shown = {"chat": present(call, "chats", chat), "task": present(call, "tasks", task)}
+        return Reply({**shown, "taskCreated": reusable is None}, status=201)
 
     @admin_action("debituraResolveTask")
-    def resolve_task_action(self, call: Call) -> Any:
-        return resolve_task(call.records, call.clock_now, call.path["id"])
-
-
-# -- the counterparty (driven through the admin API) ---------------------------
-
-
-def partner_message(store: Store, now: datetime, case_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The collection partner writes on a case: add its chat message and open (or reuse) a chat-driven task.
-
-    An open task of the same type that no reply has scheduled for resolution
-    yet is reused (its description becomes the new message); otherwise a new
-    task is opened. Returns the message, the task and whether it is new.
-    """
-    case = store.get("cases", case_id.lower())
-    if case is None:
-        raise ApiError(ErrorKind.NOT_FOUND, f"No Debitura case {case_id} in this tenant.")
-    task_type = body.get("taskType") or "ReplyToChat"
-    if task_type not in CHAT_TASK_TYPES:
-        raise ApiError(ErrorKind.INVALID, f"taskType must be one of {', '.join(CHAT_TASK_TYPES)}.", field="taskType")
-    message = body["message"]
-    open_tasks = [task for task in tasks_of(store, case["id"]) if task.get("status") == "Open"]
-    reusable = next((t for t in open_tasks if t.get("type") == task_type and "_resolveAt" not in t), None)
-    chat = store.insert("chats", new_chat(store, case, now, 0, message, partner_user(store, case)))
-    if reusable is not None:
-        task = store.update("tasks", reusable["id"], {"description": message})
-    else:
-        task = store.insert("tasks", new_chat_task(store, case, task_type, message, now))
-    store.update("cases", case["id"], {"dateUpdated": iso8601(now)})
-    return {"chat": present_chat(chat), "task": present(task), "taskCreated": reusable is None}
-
-
-def resolve_task(store: Store, now: datetime, task_id: str) -> dict[str, Any]:
-    """Resolve an open task as a person following its solutionUrl would; 409 if it is already solved."""
-    task = store.get("tasks", task_id) or store.get("tasks", task_id.lower())
-    if task is None:
-        raise ApiError(ErrorKind.NOT_FOUND, f"No Debitura task {task_id} in this tenant.")
-    if task.get("status") == "Solved":
-        raise ApiError(ErrorKind.CONFLICT, f"Task {task['id']} was already solved at {task.get('dateSolved')}.")
-    return present(store.put("tasks", {**unscheduled(task), "status": "Solved", "dateSolved": iso8601(now)}))
+    def resolve_task(self, call: Call) -> Any:
+        """Resolve an open task as a person following its solutionUrl would; 409 if it is already solved."""
+        store, task_id = call.records, call.path["id"]
+        task = store.get("tasks", task_id) or store.get("tasks", task_id.lower())
+        if task is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"No Debitura task {task_id} in this tenant.")
+        if task.get("status") == "Solved":
+            raise ApiError(ErrorKind.CONFLICT, f"Task {task['id']} was already solved at {task.get('dateSolved')}.")
+        solved = {**unscheduled(task), "status": "Solved", "dateSolved": iso8601(call.clock_now)}
+        return call.resources.present(call, "tasks", store.put("tasks", solved))
 
 
 def new_chat(store: Store, case: Record, now: datetime, role: int, message: str, user: Record) -> Record:
@@ -638,14 +634,6 @@ def new_id(store: Store, collection: str) -> str:
         candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
         if store.get(collection, candidate) is None:
             return candidate
-
-
-def present(record: Record) -> Record:
-    return {key: value for key, value in record.items() if not key.startswith("_")}
-
-
-def present_chat(chat: Record) -> Record:
-    return {key: value for key, value in chat.items() if key != "caseId" and not key.startswith("_")}
 
 
 def require_test_case(case: Record) -> None:

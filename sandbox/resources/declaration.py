@@ -12,8 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.resources.schema import X_SANDBOX
 from sandbox.spec import Spec, SpecError
+
+DECLARATION_CHECKER = Draft202012Validator(X_SANDBOX)
 
 ROLES = frozenset({"list", "retrieve", "create", "update", "delete", "action"})
 ID_STYLES = frozenset({"integer", "string-sequence", "uuid"})
@@ -205,6 +211,10 @@ def load_declaration(spec: Spec) -> Declaration:
     if raw is None:
         return Declaration()
     where = f"{spec.source}: x-sandbox"
+    problem = best_match(DECLARATION_CHECKER.iter_errors(raw))
+    if problem is not None:
+        place = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem.absolute_path)
+        raise SpecError(f"{where}{place}: {problem.message}")
     declaration = Declaration(
         timestamps=choice(raw.get("timestamps", "iso8601"), TIMESTAMP_FORMATS, f"{where}.timestamps"),
         paging=parse_paging(raw.get("paging"), where),
