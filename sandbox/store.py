@@ -20,6 +20,7 @@ new class).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -215,7 +216,10 @@ class Store:
             records = self._collections[name] = {}
         old = records.get(key)
         if self._undo is not None:
-            self._undo.append(self._undoing(name, key, old, created, removing=new is None))
+            if old is not None and new is not None:  # a replacement keeps its place: put the old one back
+                self._undo.append(functools.partial(self._write, name, key, old))
+            else:
+                self._undo.append(self._undoing(name, key, old, created, removing=new is None))
         if new is None:
             del records[key]
         else:

@@ -278,7 +278,11 @@ class Resources(Listing):
     def save(self, call: Any, resource: Resource | str, record: Record, changes: dict[str, Any]) -> Record:
         """Apply changes to a stored record; only a real change moves its updated timestamp."""
         resource = self._resource_of(call, resource)
-        changed = {name: value for name, value in changes.items() if not same(record.get(name, ABSENT), value)}
+        changed = {}
+        for name, value in changes.items():
+            current = record.get(name, ABSENT)
+            if current != value or isinstance(current, bool) != isinstance(value, bool):  # `same`, inlined
+                changed[name] = value
         if not changed and not resource.touch:
             return record
         if resource.updated:
