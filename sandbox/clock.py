@@ -81,6 +81,21 @@ def iso8601(instant: datetime) -> str:
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
 
 
+def precise(instant: datetime) -> str:
+    """A UTC timestamp keeping its microseconds (for due times; served times are whole seconds)."""
+    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def seconds_of(text: object) -> float:
+    """An ISO 8601 date-time as seconds since the epoch; 0.0 for anything that is not one."""
+    if not isinstance(text, str):
+        return 0.0
+    try:
+        return parse_iso8601(text).timestamp()
+    except (ValueError, OverflowError):
+        return 0.0
+
+
 def parse_iso8601(text: str) -> datetime:
     """Parse an ISO 8601 date-time; naive values are taken as UTC. Raises ValueError."""
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))

@@ -23,17 +23,17 @@ import json
 import math
 import re
 import uuid
-from bisect import bisect_right, insort
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, ClassVar
 
 from sandbox import idempotency
-from sandbox.clock import iso8601, parse_iso8601
+from sandbox.clock import iso8601, precise, seconds_of
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, Reply, admin_action, handles, hook
-from sandbox.store import Change, Record, Store
+from sandbox.schedule import scheduled
+from sandbox.store import Record, Store
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
 SETTINGS_ID = "sandbox"
@@ -133,7 +133,7 @@ class Debitura(Provider):
     # -- delayed work --------------------------------------------------------
 
     def settle(self, store: Store, now: datetime) -> None:
-        for moment, collection, key in pending(store).due(now.timestamp()):
+        for moment, collection, key in scheduled(store, ("tasks", "cases"), "_resolveAt").due(now.timestamp()):
             draft = unscheduled(store.collection(collection)[key])
             when = datetime.fromtimestamp(moment, UTC)
             if collection == "tasks" and draft.get("status") == "Open":
@@ -207,7 +207,7 @@ class Debitura(Provider):
         user = chat_sender(store, call.body)
         sender_fields = ("dateCreated", "dateUpdated", "firstName", "lastName", "email")
         sender = {"id": user["relationId"], **{key: user.get(key) for key in sender_fields}}
-        chat = store.insert("chats", new_chat(store, case, now, 1, call.body["message"], sender))
+        chat = store.insert("chats", new_chat(call, case, 1, call.body["message"], sender))
         due = precise(now + timedelta(seconds=resolution_delay(store)))
         for task in tasks_of(store, case["id"]):
             if task.get("status") == "Open" and task.get("type") in CHAT_TASK_TYPES and "_resolveAt" not in task:
@@ -301,11 +301,11 @@ class Debitura(Provider):
         message = body["message"]
         open_tasks = [task for task in tasks_of(store, case["id"]) if task.get("status") == "Open"]
         reusable = next((t for t in open_tasks if t.get("type") == task_type and "_resolveAt" not in t), None)
-        chat = store.insert("chats", new_chat(store, case, now, 0, message, partner_user(store, case)))
+        chat = store.insert("chats", new_chat(call, case, 0, message, partner_user(store, case)))
         if reusable is not None:
             task = store.update("tasks", reusable["id"], {"description": message})
         else:
-            task = store.insert("tasks", new_chat_task(store, case, task_type, message, now))
+            task = store.insert("tasks", new_chat_task(call, case, task_type, message))
         store.update("cases", case["id"], {"dateUpdated": iso8601(now)})
         present = call.resources.present
         shown = {"chat": present(call, "chats", chat), "task": present(call, "tasks", task)}
@@ -324,11 +324,11 @@ class Debitura(Provider):
         return call.resources.present(call, "tasks", store.put("tasks", solved))
 
 
-def new_chat(store: Store, case: Record, now: datetime, role: int, message: str, user: Record) -> Record:
+def new_chat(call: Call, case: Record, role: int, message: str, user: Record) -> Record:
     """A chat message on the case: role 1 is the creditor (you), 0 the collection partner."""
-    stamp = iso8601(now)
+    stamp = iso8601(call.clock_now)
     return {
-        "id": new_id(store, "chats"),
+        "id": call.resources.new_id(call.records, call.resources.resource("chats")),
         "caseId": case["id"],
         "dateCreated": stamp,
         "dateUpdated": stamp,
@@ -340,14 +340,16 @@ def new_chat(store: Store, case: Record, now: datetime, role: int, message: str,
     }
 
 
-def new_chat_task(store: Store, case: Record, task_type: str, message: str, now: datetime) -> Record:
+def new_chat_task(call: Call, case: Record, task_type: str, message: str) -> Record:
     partner = (case.get("collectionPartner") or {}).get("name")
     titles = {
         "ReplyToChat": f"Reply to {partner or 'your collection partner'}",
         "ClientInputRequired": f"{partner or 'Your collection partner'} needs your input",
         "MoreInfoNeeded": f"{partner or 'Your collection partner'} needs more information",
     }
-    task = {"id": new_id(store, "tasks"), "type": task_type, "title": titles[task_type], "description": message}
+    task_id = call.resources.new_id(call.records, call.resources.resource("tasks"))
+    task = {"id": task_id, "type": task_type, "title": titles[task_type], "description": message}
+    now = call.clock_now
     deadline = iso8601(now + TASK_DEADLINES.get(task_type, DEFAULT_TASK_DEADLINE))
     return complete_task({**task, "caseId": case["id"], "deadline": deadline, "dateCreated": iso8601(now)}, case)
 
@@ -357,7 +359,7 @@ def new_chat_task(store: Store, case: Record, task_type: str, message: str, now:
 
 def newest_first(record: Record) -> tuple[float, str]:
     """List order of cases and tasks: dateCreated descending, then id."""
-    return (-timestamp_of(record.get("dateCreated")), record["id"])
+    return (-seconds_of(record.get("dateCreated")), record["id"])
 
 
 def chats_of(store: Store, case_id: str) -> list[Record]:
@@ -365,7 +367,7 @@ def chats_of(store: Store, case_id: str) -> list[Record]:
 
     def build(store: Store) -> dict[str, list[Record]]:
         grouped: dict[str, list[Record]] = defaultdict(list)
-        for chat in sorted(store.collection("chats").values(), key=lambda chat: timestamp_of(chat.get("dateCreated"))):
+        for chat in sorted(store.collection("chats").values(), key=lambda chat: seconds_of(chat.get("dateCreated"))):
             grouped[chat.get("caseId")].append(chat)
         return grouped
 
@@ -382,32 +384,6 @@ def tasks_of(store: Store, case_id: str) -> list[Record]:
         return grouped
 
     return store.derived("tasks-by-case", build, watches=("tasks",)).get(case_id, [])
-
-
-class Pending:
-    """Scheduled work: (due timestamp, collection, key) of every task and case with a `_resolveAt`, soonest first."""
-
-    def __init__(self, store: Store) -> None:
-        self.entries = sorted(
-            (timestamp_of(record["_resolveAt"]), collection, key)
-            for collection in ("tasks", "cases")
-            for key, record in store.collection(collection).items()
-            if "_resolveAt" in record
-        )
-
-    def apply(self, change: Change) -> bool:
-        if change.old is not None and "_resolveAt" in change.old:
-            self.entries.remove((timestamp_of(change.old["_resolveAt"]), change.collection, change.key))
-        if change.new is not None and "_resolveAt" in change.new:
-            insort(self.entries, (timestamp_of(change.new["_resolveAt"]), change.collection, change.key))
-        return True
-
-    def due(self, now: float) -> list[tuple[float, str, str]]:
-        return self.entries[: bisect_right(self.entries, now, key=lambda entry: entry[0])]
-
-
-def pending(store: Store) -> Pending:
-    return store.derived("pending", Pending, watches=("tasks", "cases"))
 
 
 def unscheduled(record: Record) -> Record:
@@ -595,7 +571,7 @@ def timeline_of(store: Store, case: Record) -> Record:
     ]
     items += [(event.get("date"), 5, {"date": event.get("date"), **event}) for event in events]
     dated = sorted(
-        (timestamp_of(date), rank, position, item)
+        (seconds_of(date), rank, position, item)
         for position, (date, rank, item) in enumerate(items)
         if isinstance(date, str)
     )
@@ -606,34 +582,12 @@ def timeline_of(store: Store, case: Record) -> Record:
 # -- helpers ---------------------------------------------------------------------
 
 
-def timestamp_of(text: Any) -> float:
-    if not isinstance(text, str):
-        return 0.0
-    try:
-        return parse_iso8601(text).timestamp()
-    except (ValueError, OverflowError):
-        return 0.0
-
-
-def precise(instant: datetime) -> str:
-    """A UTC timestamp keeping its microseconds (for due times; served times are whole seconds)."""
-    return instant.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def retry_after(error: ApiError) -> int:
     header = error.headers.get("Retry-After", "")
     if header.isdigit():
         return int(header)
     found = _RETRY_IN.search(error.message)
     return int(found.group(1)) if found else 1
-
-
-def new_id(store: Store, collection: str) -> str:
-    """A fresh UUID, repeatable from one run to the next (as the layer makes them; the admin helpers have no call)."""
-    while True:
-        candidate = str(uuid.uuid5(ID_NAMESPACE, f"{collection}:{store.next_id(collection)}"))
-        if store.get(collection, candidate) is None:
-            return candidate
 
 
 def require_test_case(case: Record) -> None:

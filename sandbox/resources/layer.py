@@ -30,9 +30,10 @@ from typing import Any
 from sandbox.clock import iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.reply import Reply
+from sandbox.resources import fixture_rules
 from sandbox.resources.declaration import Declaration, Resource, load_declaration
 from sandbox.resources.fields import Selection, parse_selection, select
-from sandbox.resources.keys import KeyIndex, duplicate_keys, key_value
+from sandbox.resources.keys import KeyIndex, key_value
 from sandbox.resources.listing import Listing
 from sandbox.spec import Spec
 from sandbox.store import Record, Store, same, thaw
@@ -64,7 +65,6 @@ class Resources(Listing):
             "delete": self._delete,
             "action": self._action,
         }
-        self._operations = {op.operation_id: op for op in spec.operations}
         self._schemas = {
             name: (spec.component_schema(resource.schema).get("properties") or {}) if resource.schema else {}
             for name, resource in self.declaration.resources.items()
@@ -82,37 +82,8 @@ class Resources(Listing):
         }
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
-        """Records whose scope or declared references name nothing (in the fixtures or the live store)."""
-        scope = self.declaration.scope
-        problems: list[str] = []
-        for collection, records in fixtures.items():
-            resource = self.declaration.resources.get(collection)
-            if resource is None:
-                continue
-            for index, record in enumerate(records or []):
-                where = f"{collection}[{index}] (id={record.get('id')!r})"
-                scope_key = record.get(scope.field) if scope is not None and resource.scoped else None
-                if (
-                    scope is not None
-                    and resource.scoped
-                    and known(fixtures, store, scope.collection, scope_key) is None
-                ):
-                    problems.append(f"{where}: field '{scope.field}': no {singular(scope.collection)} {scope_key!r}")
-                    continue
-                for reference in resource.references:
-                    value = record.get(reference.field)
-                    if value is None:
-                        continue
-                    target = known(fixtures, store, reference.resource, value)
-                    if target is None or (
-                        scope is not None and scope_key is not None and target.get(scope.field) != scope_key
-                    ):
-                        within = f" in {singular(scope.collection)} {scope_key!r}" if scope and scope_key else ""
-                        problems.append(
-                            f"{where}: field '{reference.field}': no {singular(reference.resource)} {value!r}{within}"
-                        )
-            problems.extend(duplicate_keys(collection, resource, records or [], store))
-        return problems
+        """Fixture records whose scope, references or alternate keys break the declarations."""
+        return fixture_rules.problems(self.declaration, fixtures, store)
 
     def coerce(self, resource: Resource, name: str, value: Any) -> Any:
         """A body value as the field stores it: JSON Schema counts 1.0 as an integer, so store it as 1."""
@@ -122,9 +93,6 @@ class Resources(Listing):
         return value
 
     # -- dispatch -----------------------------------------------------------
-
-    def serves(self, operation_id: str) -> bool:
-        return operation_id in self.declaration.operations
 
     def resource(self, name: str) -> Resource:
         return self.declaration.resources[name]
@@ -257,21 +225,9 @@ class Resources(Listing):
         return fields
 
     def with_defaults(self, collection: str, record: Record) -> Record:
-        """A fixture record of a declared resource with the fields it leaves out: the declared `defaults`,
-        else null where the wire schema allows it (in the schema's property order, after the given fields)."""
+        """A fixture record with what it leaves out filled in (see `fixture_rules.with_defaults`)."""
         resource = self.declaration.resources.get(collection)
-        if resource is None:
-            return record
-        filled = dict(record)
-        schema = self.spec.component_schema(resource.schema) if resource.schema else {}
-        for name, prop in (schema.get("properties") or {}).items():
-            if name in filled:
-                continue
-            if name in resource.defaults:
-                filled[name] = thaw(resource.defaults[name])
-            elif nullable(prop):
-                filled[name] = None
-        return filled
+        return record if resource is None else fixture_rules.with_defaults(resource, self._schemas[collection], record)
 
     # -- writing --------------------------------------------------------------
 
@@ -503,32 +459,12 @@ def types_of(schema: dict[str, Any] | None) -> list[str]:
     return [kind] if isinstance(kind, str) else list(kind or [])
 
 
-def singular(collection: str) -> str:
-    return collection[:-3] + "y" if collection.endswith("ies") else collection.removesuffix("s")
-
-
-def known(fixtures: dict[str, list[Record]], store: Store | None, collection: str, key: Any) -> Record | None:
-    """A record by key among fixtures being loaded (keyed by id, or slug) and those already stored."""
-    for record in fixtures.get(collection) or []:
-        if str(record.get("id", record.get("slug"))) == str(key):
-            return record
-    return store.get(collection, key) if store is not None else None
-
-
 def short(text: str) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def store_key(record: Record) -> str:
     return str(record["id"])
-
-
-def nullable(prop: dict[str, Any]) -> bool:
-    """Whether a (resolved) schema property accepts null: `type: [x, "null"]`, a null alternative or enum value."""
-    kinds = prop.get("type")
-    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds) or None in (prop.get("enum") or ()):
-        return True
-    return any(nullable(alternative) for alternative in [*(prop.get("oneOf") or []), *(prop.get("anyOf") or [])])
 
 
 def nested_properties(prop: dict[str, Any]) -> set[str] | None:
