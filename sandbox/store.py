@@ -84,9 +84,13 @@ def freeze(value: Any) -> Any:
     """`value` with every dict and list in it made read-only (frozen parts are reused as they are)."""
     kind = type(value)
     if kind is dict:
-        return FrozenRecord({key: freeze(item) for key, item in value.items()})
+        frozen = FrozenRecord(value)  # one copy, made in C; then only nested containers are replaced
+        for key, item in value.items():
+            if type(item) in CONTAINERS:
+                dict.__setitem__(frozen, key, freeze(item))
+        return frozen
     if kind is list:
-        return FrozenList([freeze(item) for item in value])
+        return FrozenList(map(freeze, value))
     return value
 
 
@@ -153,7 +157,7 @@ class Store:
     def put(self, name: str, record: Mapping[str, Any], key: object | None = None) -> Record:
         """Insert or replace a record (keyed by `key`, else its `id`); returns the stored, frozen record."""
         record_key = str(record["id"] if key is None else key)
-        stored = freeze(dict(record)) if type(record) is not FrozenRecord else record
+        stored = record if type(record) is FrozenRecord else freeze(record if type(record) is dict else dict(record))
         self._write(name, record_key, stored)
         return stored
 

@@ -12,19 +12,27 @@ from sandbox.resources.declaration import Declaration, Resource
 from sandbox.resources.keys import duplicate_keys
 from sandbox.store import Record, Store, thaw
 
+Fillers = tuple[tuple[str, Any], ...]
 
-def with_defaults(resource: Resource, properties: dict[str, Any], record: Record) -> Record:
-    """The record with the fields it leaves out: the declared `defaults`, else null where the wire
-    schema allows it (in the schema's property order, after the given fields)."""
-    filled = dict(record)
+
+def fillers(resource: Resource, properties: dict[str, Any]) -> Fillers:
+    """The fields a record may leave out and what they default to: the declared `defaults`, else null
+    where the wire schema allows it (in the schema's property order)."""
+    found = []
     for name, prop in properties.items():
-        if name in filled:
-            continue
         if name in resource.defaults:
-            filled[name] = thaw(resource.defaults[name])
+            found.append((name, resource.defaults[name]))
         elif nullable(prop):
-            filled[name] = None
-    return filled
+            found.append((name, None))
+    return tuple(found)
+
+
+def with_defaults(record: Record, defaults: Fillers) -> Record:
+    """Fill in, in place, the fields a fixture record (a copy, about to be stored) leaves out, after the given ones."""
+    for name, default in defaults:
+        if name not in record:
+            record[name] = thaw(default)
+    return record
 
 
 def problems(declaration: Declaration, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:

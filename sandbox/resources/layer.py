@@ -70,6 +70,10 @@ class Resources(Listing):
             for name, resource in self.declaration.resources.items()
         }
         self._properties = {name: list(schema) for name, schema in self._schemas.items()}
+        self._fillers = {
+            name: fixture_rules.fillers(resource, self._schemas[name])
+            for name, resource in self.declaration.resources.items()
+        }
 
     # -- fixtures -------------------------------------------------------------
 
@@ -226,8 +230,8 @@ class Resources(Listing):
 
     def with_defaults(self, collection: str, record: Record) -> Record:
         """A fixture record with what it leaves out filled in (see `fixture_rules.with_defaults`)."""
-        resource = self.declaration.resources.get(collection)
-        return record if resource is None else fixture_rules.with_defaults(resource, self._schemas[collection], record)
+        defaults = self._fillers.get(collection)
+        return record if defaults is None else fixture_rules.with_defaults(record, defaults)
 
     # -- writing --------------------------------------------------------------
 
