@@ -194,3 +194,8 @@ def test_an_encoded_slash_stays_inside_a_path_parameter(client: TestClient) -> N
     assert client.post(f"/__sandbox/tenants/{TOKEN}/fixtures", json={"payt": {"tasks": [task]}}).status_code == 200
     assert get_task(client, "A%2F7")["id"] == "A/7"
     assert client.get("/payt/v1/tasks/A/7", params={"administration_id": ADMIN}, headers=AUTH).status_code == 404
+
+
+def test_a_task_without_comments_shows_an_empty_list_when_fields_asks(client: TestClient) -> None:
+    assert get_task(client, "5004", fields='{"only": ["id", "comments"]}') == {"id": "5004", "comments": []}
+    assert "comments" not in get_task(client, "5004")

@@ -67,4 +67,5 @@ class Payt(Provider):
 def with_comment(call: Call, task: Record, content: str) -> list[Any]:
     """The task's comments and a new one, numbered from the tenant's `comments` sequence."""
     comment_id = str(call.records.next_id("comments"))
-    return [*task["comments"], {"id": comment_id, "content": content, "created_at": call.resources.timestamp(call)}]
+    comment = {"id": comment_id, "content": content, "created_at": call.resources.timestamp(call)}
+    return [*task.get("comments", ()), comment]

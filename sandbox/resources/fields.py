@@ -49,12 +49,15 @@ def parse_selection(raw: str, selectable: dict[str, set[str] | None], param: str
     return selection
 
 
-def select(record: Record, selection: Selection, hidden: frozenset[str] = frozenset()) -> Record:
+def select(
+    record: Record, selection: Selection, hidden: frozenset[str] = frozenset(), defaults: Record | None = None
+) -> Record:
+    """The selected fields of a record; a field the record does not hold shows its default (else null)."""
     shown: Record = {}
     for name, subfields in selection.items():
         if name in hidden:
             continue
-        value = record.get(name)
+        value = record.get(name, (defaults or {}).get(name))
         if subfields is not None and isinstance(value, dict):
             value = {key: v for key, v in value.items() if key in subfields}
         elif subfields is not None and isinstance(value, list):

@@ -17,9 +17,13 @@ Fillers = tuple[tuple[str, Any], ...]
 
 def fillers(resource: Resource, properties: dict[str, Any]) -> Fillers:
     """The fields a record may leave out and what they default to: the declared `defaults`, else null
-    where the wire schema allows it (in the schema's property order)."""
+    where the wire schema allows it (in the schema's property order). An `optional` field (shown only when
+    a selection asks) is stored only when given: a selection shows its default, and a record without it
+    goes on the wire uncopied."""
     found = []
     for name, prop in properties.items():
+        if name in resource.optional:
+            continue
         if name in resource.defaults:
             found.append((name, resource.defaults[name]))
         elif nullable(prop):
