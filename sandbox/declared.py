@@ -27,8 +27,3 @@ class DeclaredProvider(Provider):
 
     def error_body(self, error: ApiError, status: int) -> Any:
         return {"code": self.error_code(error), "message": error.message}
-
-
-def declared_specs(specs: list[Spec], served: set[str]) -> list[Spec]:
-    """The specs to serve with a DeclaredProvider: an x-sandbox block, no provider module of their own."""
-    return [spec for spec in specs if spec.name not in served and "x-sandbox" in spec.raw]

@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
 from sandbox.credentials import CredentialReader, credential_reader
-from sandbox.declared import DeclaredProvider, declared_specs
+from sandbox.declared import DeclaredProvider
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
@@ -216,7 +216,7 @@ class Engine:
             if self.settings.only and name not in self.settings.only:
                 continue
             spec = Spec.load(path)
-            if declared_specs([spec], set(self.providers)):
+            if "x-sandbox" in spec.raw:
                 self.add_service(DeclaredProvider(spec), spec)
 
     def load_admin_spec(self, provider: Provider) -> Spec | None:

@@ -70,6 +70,11 @@ class Resources(Listing):
             for name, resource in self.declaration.resources.items()
         }
         self._properties = {name: list(schema) for name, schema in self._schemas.items()}
+        # The fields a sparse selection may name, with the nested fields of those that are objects.
+        self._selectable = {
+            name: {field: nested_properties(prop) for field, prop in schema.items()}
+            for name, schema in self._schemas.items()
+        }
         self._fillers = {
             name: fixture_rules.fillers(resource, self._schemas[name])
             for name, resource in self.declaration.resources.items()
@@ -219,14 +224,7 @@ class Resources(Listing):
         raw = request_value(call, sparse.sources)
         if raw is None:
             return None
-        return parse_selection(raw, self._selectable(self._resource_of(call, resource)))
-
-    def _selectable(self, resource: Resource) -> dict[str, set[str] | None]:
-        schema = self.spec.component_schema(resource.schema) if resource.schema else {}
-        fields: dict[str, set[str] | None] = {}
-        for name, prop in (schema.get("properties") or {}).items():
-            fields[name] = nested_properties(prop)
-        return fields
+        return parse_selection(raw, self._selectable[self._resource_of(call, resource).name])
 
     def with_defaults(self, collection: str, record: Record) -> Record:
         """A fixture record with what it leaves out filled in (see `fixture_rules.with_defaults`)."""

@@ -39,15 +39,15 @@ class Listing:
         return self.page(call, resource, style=options.paging, within={options.parent.field: parent["id"]})
 
     def index(self, store: Store, resource: Resource) -> ListIndex:
-        scope = self.declaration.scope
-        group_fields = ((scope.field,) if scope is not None and resource.scoped else ()) + resource.partitions
-        filter_fields = {f.field: f.type for f in resource.filters if f.match == "operators"}
-        order_key = order_key_of(resource)
+        """The resource's list index (built on first use, then kept current by the store)."""
 
         def build(store: Store) -> ListIndex:
-            records = store.collection(resource.name).values()
+            scope = self.declaration.scope
+            group_fields = ((scope.field,) if scope is not None and resource.scoped else ()) + resource.partitions
+            filter_fields = {f.field: f.type for f in resource.filters if f.match == "operators"}
             order_fields = (*(field for field, _ in resource.order), "id")
-            return ListIndex(records, group_fields, filter_fields, order_key, order_fields)
+            records = store.collection(resource.name).values()
+            return ListIndex(records, group_fields, filter_fields, order_key_of(resource), order_fields)
 
         return store.derived(f"list:{resource.name}", build, watches=(resource.name,))
 
