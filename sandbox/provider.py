@@ -82,14 +82,21 @@ Handler = Callable[[Any, Call], Reply | Any]
 __all__ = ["Call", "Handler", "Provider", "Reply", "handles", "hook"]
 
 
-def handles(operation_id: str) -> Callable[[Handler], Handler]:
-    """Bind a provider method to the spec operation with this `operationId`."""
+# What each decorator below marks a provider method with, and the class table collecting the marked methods.
+MARKS = {"operation_id": "handlers", "resource_hook": "hooks", "admin_operation_id": "admin_actions"}
 
+
+def marked(attribute: str, value: Any) -> Callable[[Handler], Handler]:
     def mark(function: Handler) -> Handler:
-        function.operation_id = operation_id  # type: ignore[attr-defined]
+        setattr(function, attribute, value)
         return function
 
     return mark
+
+
+def handles(operation_id: str) -> Callable[[Handler], Handler]:
+    """Bind a provider method to the spec operation with this `operationId`."""
+    return marked("operation_id", operation_id)
 
 
 def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
@@ -99,12 +106,7 @@ def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
     `draft` None on delete; change `draft` in place or raise an ApiError;
     `present` (call, record) -> the record as the wire shows it.
     """
-
-    def mark(function: Handler) -> Handler:
-        function.resource_hook = (resource, point)  # type: ignore[attr-defined]
-        return function
-
-    return mark
+    return marked("resource_hook", (resource, point))
 
 
 def admin_action(operation_id: str) -> Callable[[Handler], Handler]:
@@ -117,12 +119,7 @@ def admin_action(operation_id: str) -> Callable[[Handler], Handler]:
     settled) and `call.clock_now` the tenant clock's time. Errors are rendered
     in the admin API's envelope.
     """
-
-    def mark(function: Handler) -> Handler:
-        function.admin_operation_id = operation_id  # type: ignore[attr-defined]
-        return function
-
-    return mark
+    return marked("admin_operation_id", operation_id)
 
 
 class Provider:
@@ -154,20 +151,15 @@ class Provider:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.handlers = {}
-        cls.hooks = {}
-        cls.admin_actions = {}
+        tables: dict[str, dict[Any, Handler]] = {table: {} for table in MARKS.values()}
         for klass in reversed(cls.__mro__):
             for attribute in vars(klass).values():
-                operation_id = getattr(attribute, "operation_id", None)
-                if operation_id is not None:
-                    cls.handlers[operation_id] = attribute
-                point = getattr(attribute, "resource_hook", None)
-                if point is not None:
-                    cls.hooks[point] = attribute
-                admin_operation_id = getattr(attribute, "admin_operation_id", None)
-                if admin_operation_id is not None:
-                    cls.admin_actions[admin_operation_id] = attribute
+                for mark, table in MARKS.items():
+                    key = getattr(attribute, mark, None)
+                    if key is not None:
+                        tables[table][key] = attribute
+        for table, methods in tables.items():
+            setattr(cls, table, methods)
         if not cls.mount and hasattr(cls, "name"):
             cls.mount = f"/{cls.name}"
 
