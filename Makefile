@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The providers' own published documents, read where they lie (never copied here).
+REFERENCE ?= ../shared/reference
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint conformance bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,10 @@ lint: $(VENV)/.installed-test
 
 test: lint
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+# Checks against the providers' own documents; needs REFERENCE, so it is not part of `make test`.
+conformance: $(VENV)/.installed-test
+	SANDBOX_REFERENCE=$(abspath $(REFERENCE)) $(BIN)/python -m pytest -n auto conformance $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run
