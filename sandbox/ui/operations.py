@@ -46,8 +46,7 @@ class DashboardOperations:
     @handles("listTenants")
     def list_tenants(self, call: Call) -> Any:
         registry = call.engine.tenants
-        tenants = [registry.get(credential) for credential in registry.credentials()]
-        tenants.sort(key=last_call_id, reverse=True)
+        tenants = [registry.get(credential) for credential in reversed(registry.credentials())]
         offset, limit = call.query.get("offset", 0), call.query.get("limit", 100)
         shown = [tenant_summary(tenant) for tenant in tenants[offset : offset + limit]]
         return {"total": len(tenants), "offset": offset, "limit": limit, "tenants": shown}
@@ -156,11 +155,6 @@ class DashboardOperations:
 
 def tenant_of(call: Call) -> Tenant:
     return call.engine.tenants.get(call.path["credential"])
-
-
-def last_call_id(tenant: Tenant) -> int:
-    latest = tenant.journal.latest()
-    return latest["id"] if latest else 0
 
 
 def tenant_summary(tenant: Tenant) -> dict[str, Any]:
