@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from sandbox.fixtures import fixture_problems
 from sandbox.provider import Provider
 from sandbox.spec import Spec
@@ -62,25 +64,32 @@ def matching(records: Mapping[str, Record], query: str | None) -> Iterator[tuple
         yield from records.items()
         return
     needle = query.casefold()
+    # A record's JSON holds every value (and the field names): a fast test that rules most records out.
+    # JSON escapes quotes, backslashes and control characters, so a needle with any skips it.
+    prefilter = not any(char in needle for char in '"\\') and needle.isprintable()
     for key, record in records.items():
-        if any(needle in text for text in values_text(shown(record))):
+        if prefilter and needle not in orjson.dumps(record).decode("utf-8").casefold():
+            continue
+        if needle in record_text(record):
             yield key, record
 
 
-def values_text(value: Any) -> Iterator[str]:
-    """Every scalar in a JSON value, as JSON would spell it, case-folded."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from values_text(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from values_text(item)
-    elif value is None:
-        yield "null"
-    elif isinstance(value, bool):
-        yield "true" if value else "false"
-    else:
-        yield str(value).casefold()
+def record_text(record: Record) -> str:
+    """Every scalar of a record (bookkeeping left out) as JSON spells it, one a line, case-folded."""
+    parts: list[str] = []
+    pending = [value for name, value in record.items() if not name.startswith(BOOKKEEPING)]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        else:
+            parts.append(JSON_WORDS.get(value, value) if type(value) is bool or value is None else str(value))
+    return "\n".join(parts).casefold()
+
+
+JSON_WORDS: dict[object, str] = {None: "null", True: "true", False: "false"}
 
 
 def page(records: Mapping[str, Record], query: str | None, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
