@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from tests.walkthroughs import readme_section, run_curl_walk_through
+
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "sandbox" / "ui" / "static"
 S = "/__sandbox"
@@ -326,3 +328,7 @@ def test_every_call_the_dashboard_makes_is_in_the_admin_spec(client: TestClient)
             all(want is None or want == have for want, have in zip(literal, t.split("/")[3:], strict=True))
             for t in candidates
         ), call
+
+
+def test_the_readme_dashboard_section_answers_as_documented(live_url: str) -> None:
+    assert run_curl_walk_through(readme_section("Dashboard (`/__sandbox/ui/`)"), live_url) >= 9
