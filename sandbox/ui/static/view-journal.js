@@ -74,6 +74,7 @@ export async function render(root, { credential, params, navigate }) {
       h("h3", {}, "Response"),
       h("p", {}, h("strong", { class: statusClass(entry.status) }, entry.status === 0 ? "dropped (no response)" : entry.status),
         ` in ${entry.duration_ms} ms`, entry.fault ? ` · injected by fault rule ${entry.fault}` : ""),
+      entry.reason ? h("p", {}, h("strong", {}, "Refused: "), reasonText(entry.reason)) : null,
       entry.response === undefined ? h("p", { class: "muted" }, "The journal keeps the response's status and timing.")
         : json(entry.response),
       h("h3", {}, "As curl"), curl,
@@ -86,6 +87,13 @@ export async function render(root, { credential, params, navigate }) {
 
   await load();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+// Journals that say why a call was refused (a stage, a message, the field and rule) show it here.
+function reasonText(reason) {
+  if (typeof reason !== "object") return String(reason);
+  const where = [reason.stage, reason.field && `field ${reason.field}`, reason.rule].filter(Boolean).join(", ");
+  return `${reason.message || ""}${where ? ` (${where})` : ""}`;
 }
 
 function prettyBody(body) {
