@@ -197,15 +197,39 @@ def test_a_snapshot_is_downloaded_and_restored(page: Any, server: str, credentia
         page.get_by_role("button", name="Download snapshot").click()
     saved = tmp_path / "snapshot.json"
     download.value.save_as(saved)
-    httpx.post(f"{server}/__sandbox/tenants/{credential}/reset").raise_for_status()
-    httpx.post(f"{server}/__sandbox/tenants/{credential}/fixtures", json={"payt": {"tasks": []}}).raise_for_status()
     edited = {**payt_task(server, credential), "subject": "changed after the snapshot"}
-    edited = {k: v for k, v in edited.items() if k != "comments"} | {"comments": []}
     httpx.put(f"{server}/__sandbox/tenants/{credential}/records/payt/tasks/5001", json=edited).raise_for_status()
+    assert payt_task(server, credential)["subject"] == "changed after the snapshot"
     page.get_by_label("Restore from").set_input_files(saved)
     page.get_by_role("button", name="Restore", exact=True).click()
     page.get_by_text(re.compile(r"Restored: \d+ record\(s\) in 1 provider\(s\)\.")).wait_for()
     assert payt_task(server, credential)["subject"] == "Call debtor about overdue invoice 2026-0042"
+
+
+def test_a_record_is_added_from_a_copy_and_deleted_after_a_second_press(
+    page: Any, server: str, credential: str
+) -> None:
+    page.goto(f"{server}/__sandbox/ui/#/t/{credential}/records/payt/tasks")
+    page.get_by_text(f"1{DASH}6 of 6").wait_for()
+    page.get_by_role("button", name="Add record").click()
+    assert page.get_by_label("id", exact=True).input_value() == ""  # a copy of the first record, without its key
+    page.get_by_label("id", exact=True).fill("8001")
+    page.get_by_label("subject", exact=True).fill("Added in the dashboard")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.get_by_text('"subject": "Added in the dashboard"').wait_for()
+    assert payt_task(server, credential, "8001")["subject"] == "Added in the dashboard"
+
+    delete = page.get_by_role("button", name="Delete")
+    delete.click()
+    assert payt_task(server, credential, "8001")["id"] == "8001"  # one press only arms it
+    page.get_by_role("button", name="Really delete 8001?").click()
+    page.get_by_text(f"1{DASH}6 of 6").wait_for()
+    gone = httpx.get(
+        f"{server}/payt/v1/tasks/8001",
+        params={"administration_id": "adm_1001"},
+        headers={"Authorization": f"Bearer {credential}"},
+    )
+    assert gone.status_code == 404
 
 
 def test_a_fixture_file_is_loaded_by_paste(page: Any, server: str, credential: str) -> None:
