@@ -116,8 +116,11 @@ def key_field(provider: Provider, collection: str, record: Record) -> str:
 
 def save(
     provider: Provider, spec: Spec, store: Store, collection: str, record: Record, old: Record | None, source: str
-) -> Record:
-    """Validate `record` as a fixture record and store it (keeping `old`'s bookkeeping); raise RecordProblems."""
+) -> str:
+    """Validate `record` as a fixture record and store it (keeping `old`'s bookkeeping); its key.
+
+    Raises RecordProblems, storing nothing, when fixture loading would refuse it.
+    """
     problems = fixture_problems(provider, spec, {collection: [record]}, source, store)
     if problems:
         raise RecordProblems(problems)
@@ -125,10 +128,7 @@ def save(
     draft = thaw({**record, **{name: value for name, value in kept.items() if name not in record}})
     with store.transaction():
         provider.seed(store, {collection: [draft]})
-    key = record_key(provider, collection, record)
-    stored = store.get(collection, key)
-    assert stored is not None, "seed stores every record it is given"
-    return stored
+    return str(provider.fixture_key(collection, record))
 
 
 def key_problems(
