@@ -46,7 +46,8 @@ class DashboardOperations:
     @handles("listTenants")
     def list_tenants(self, call: Call) -> Any:
         registry = call.engine.tenants
-        tenants = [registry.get(credential) for credential in reversed(registry.credentials())]
+        held = (registry.find(credential) for credential in reversed(registry.credentials()))
+        tenants = [tenant for tenant in held if tenant is not None]  # find: listing neither creates nor touches one
         offset, limit = call.query.get("offset", 0), call.query.get("limit", 100)
         shown = [tenant_summary(tenant) for tenant in tenants[offset : offset + limit]]
         return {"total": len(tenants), "offset": offset, "limit": limit, "tenants": shown}
