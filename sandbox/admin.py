@@ -19,9 +19,10 @@ from sandbox.fixtures import fixture_problems
 from sandbox.provider import Call, Handler, Provider, Reply, handles
 from sandbox.store import Store
 from sandbox.tenants import Tenant
+from sandbox.ui.operations import DashboardOperations
 
 
-class Admin(Provider):
+class Admin(DashboardOperations, Provider):  # the dashboard's operations: sandbox.ui.operations
     name = "sandbox"
     mount = "/__sandbox"
     authenticated = False

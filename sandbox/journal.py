@@ -33,6 +33,13 @@ class Journal:
     def entries(self) -> list[dict[str, Any]]:
         return [presentable(entry) for entry in self._entries]
 
+    def latest(self) -> dict[str, Any] | None:
+        """The newest entry, presentable, or None."""
+        return presentable(self._entries[-1]) if self._entries else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def clear(self) -> None:
         self._entries.clear()
 

@@ -33,3 +33,9 @@ def live_url() -> Iterator[str]:
 def client(app: Starlette) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.browser_support import report_browser_tests_not_run
+
+    report_browser_tests_not_run(terminalreporter)
