@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # The providers' own published documents, read where they lie (never copied here).
 REFERENCE ?= ../shared/reference
 
-.PHONY: run test lint conformance bench clean
+.PHONY: run test lint conformance screenshots bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: lint
 # Checks against the providers' own documents; needs REFERENCE, so it is not part of `make test`.
 conformance: $(VENV)/.installed-test
 	SANDBOX_REFERENCE=$(abspath $(REFERENCE)) $(BIN)/python -m pytest -n auto conformance $(PYTEST_ARGS)
+
+# The README's dashboard pictures, taken by the browser tests into docs/.
+screenshots: $(VENV)/.installed-test
+	SANDBOX_SCREENSHOTS=1 $(BIN)/python -m pytest -p no:xdist tests/test_dashboard_browser.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run

@@ -2,11 +2,14 @@
 
 Each test uses its own credential on one shared server, checks what the page
 shows and, where the dashboard changed something, checks it through the
-provider's own API. The main views are saved as screenshots into docs/.
+provider's own API. The main views are screenshot on every run; into docs/
+(the README's pictures) when SANDBOX_SCREENSHOTS=1 (`make screenshots`), else
+into a temporary folder, so a test run leaves the checkout unchanged.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -40,6 +43,12 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=str(chromium_path()), headless=True)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: docs/ when asked for (`make screenshots`), else a temporary folder."""
+    return DOCS if os.environ.get("SANDBOX_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +95,16 @@ def edit_field(page: Any, name: str, value: str) -> None:
     page.get_by_role("button", name="Save").click()
 
 
-def test_a_tenant_is_listed_and_opened_by_typing_its_credential(page: Any, server: str, credential: str) -> None:
+def test_a_tenant_is_listed_and_opened_by_typing_its_credential(
+    page: Any, server: str, credential: str, shots: Path
+) -> None:
     payt_task(server, credential)
     page.goto(f"{server}/__sandbox/ui/")
     row = page.locator("tr", has=page.get_by_role("link", name=credential, exact=True))
     row.wait_for()
     assert "200 GET /payt/v1/tasks/5001" in row.inner_text()
     assert "payt (10)" in row.inner_text()
-    page.screenshot(path=DOCS / "dashboard-tenants.png")
+    page.screenshot(path=shots / "dashboard-tenants.png")
 
     page.get_by_label("Tenant credential").fill(credential)  # by keyboard: type, Enter
     page.keyboard.press("Enter")
@@ -104,7 +115,7 @@ def test_a_tenant_is_listed_and_opened_by_typing_its_credential(page: Any, serve
     page.get_by_role("link", name="5001", exact=True).focus()
     page.keyboard.press("Enter")
     page.get_by_text('"subject": "Call debtor about overdue invoice 2026-0042"').wait_for()
-    page.screenshot(path=DOCS / "dashboard-records.png")
+    page.screenshot(path=shots / "dashboard-records.png")
 
 
 def test_an_edit_is_seen_through_the_providers_api(page: Any, server: str, credential: str) -> None:
@@ -116,7 +127,9 @@ def test_an_edit_is_seen_through_the_providers_api(page: Any, server: str, crede
     assert payt_task(server, "someone-else")["subject"] != "Call back on Monday"
 
 
-def test_a_bad_edit_is_refused_beside_its_field_and_saves_nothing(page: Any, server: str, credential: str) -> None:
+def test_a_bad_edit_is_refused_beside_its_field_and_saves_nothing(
+    page: Any, server: str, credential: str, shots: Path
+) -> None:
     before = payt_task(server, credential)
     open_record(page, server, credential, "payt", "tasks", "5001")
     edit_field(page, "updated_at", "next tuesday")
@@ -124,11 +137,11 @@ def test_a_bad_edit_is_refused_beside_its_field_and_saves_nothing(page: Any, ser
     beside.get_by_text("'next tuesday' is not a 'date-time'").wait_for()
     assert page.get_by_label("updated_at", exact=True).get_attribute("aria-invalid") == "true"
     assert "Not saved" in page.get_by_role("alert").inner_text()
-    page.screenshot(path=DOCS / "dashboard-refused-edit.png")
+    page.screenshot(path=shots / "dashboard-refused-edit.png")
     assert payt_task(server, credential) == before
 
 
-def test_advancing_the_clock_resolves_a_debitura_task(page: Any, server: str, credential: str) -> None:
+def test_advancing_the_clock_resolves_a_debitura_task(page: Any, server: str, credential: str, shots: Path) -> None:
     admin = f"{server}/__sandbox/tenants/{credential}"
     debitura = httpx.Client(base_url=f"{server}/debitura/v1", headers={"XApiKey": credential})
     httpx.post(f"{admin}/clock", json={"frozen": True, "set": "2026-12-01T09:00:00Z"}).raise_for_status()
@@ -146,12 +159,12 @@ def test_advancing_the_clock_resolves_a_debitura_task(page: Any, server: str, cr
     settled.wait_for()
     assert 'status: "Open" → "Solved"' in settled.inner_text()
     assert page.locator("#clock-now").inner_text() == "2026-12-01 09:01:00 UTC"
-    page.screenshot(path=DOCS / "dashboard-clock.png")
+    page.screenshot(path=shots / "dashboard-clock.png")
     solved = debitura.get(f"/cases/{DEBITURA_CASE}/tasks", params={"status": "Solved"}).json()
     assert [(task["id"], task["dateSolved"]) for task in solved] == [(task_id, "2026-12-01T09:00:02Z")]
 
 
-def test_a_call_appears_in_the_journal_while_it_is_open(page: Any, server: str, credential: str) -> None:
+def test_a_call_appears_in_the_journal_while_it_is_open(page: Any, server: str, credential: str, shots: Path) -> None:
     payt_task(server, credential)
     page.goto(f"{server}/__sandbox/ui/#/t/{credential}/journal")
     page.get_by_role("link", name="GET /payt/v1/tasks/5001").wait_for()
@@ -169,14 +182,14 @@ def test_a_call_appears_in_the_journal_while_it_is_open(page: Any, server: str, 
     assert f"'authorization: Bearer {credential}'" in curl
     assert "--data-binary 'administration_id=adm_1001'" in curl
     assert curl.endswith(f"'{server}/payt/v1/tasks/5002/mark_completed'")
-    page.screenshot(path=DOCS / "dashboard-journal.png")
+    page.screenshot(path=shots / "dashboard-journal.png")
 
     page.get_by_label("Method").select_option("GET")
     page.get_by_role("button", name="Filter").click()
     page.get_by_text("1 call(s), newest first").wait_for()
 
 
-def test_a_fault_rule_is_added_and_removed(page: Any, server: str, credential: str) -> None:
+def test_a_fault_rule_is_added_and_removed(page: Any, server: str, credential: str, shots: Path) -> None:
     page.goto(f"{server}/__sandbox/ui/#/t/{credential}/faults")
     page.get_by_text("This tenant has no fault rule.").wait_for()
     page.get_by_label("Path glob").fill("/payt/*")
@@ -184,7 +197,7 @@ def test_a_fault_rule_is_added_and_removed(page: Any, server: str, credential: s
     page.get_by_role("button", name="Add rule").click()
     page.get_by_text("Added rule 1.").wait_for()
     assert httpx.get(f"{server}/payt/v1/tasks", headers={"Authorization": f"Bearer {credential}"}).status_code == 503
-    page.screenshot(path=DOCS / "dashboard-faults.png")
+    page.screenshot(path=shots / "dashboard-faults.png")
     page.get_by_role("button", name="Remove fault rule 1").click()
     page.get_by_text("This tenant has no fault rule.").wait_for()
     assert httpx.get(f"{server}/__sandbox/tenants/{credential}/faults").json()["faults"] == []
@@ -270,13 +283,13 @@ def test_ten_thousand_records_are_paged_by_the_server(page: Any, server: str, cr
     page.get_by_text(f"1{DASH}1 of 1 matching (of 10006)").wait_for()
 
 
-def test_a_narrow_window_has_no_sideways_scroll(page: Any, server: str, credential: str) -> None:
+def test_a_narrow_window_has_no_sideways_scroll(page: Any, server: str, credential: str, shots: Path) -> None:
     payt_task(server, credential)
     page.set_viewport_size({"width": 420, "height": 800})
     open_record(page, server, credential, "payt", "tasks", "5001")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
-    page.screenshot(path=DOCS / "dashboard-narrow.png", full_page=True)
+    page.screenshot(path=shots / "dashboard-narrow.png", full_page=True)
 
 
 class AdminTokenRequired:
