@@ -19,9 +19,10 @@ from sandbox.fixtures import fixture_problems
 from sandbox.provider import Call, Handler, Provider, Reply, handles
 from sandbox.store import Store
 from sandbox.tenants import Tenant
+from sandbox.webhook_admin import WebhookAdmin
 
 
-class Admin(Provider):
+class Admin(Provider, WebhookAdmin):
     name = "sandbox"
     mount = "/__sandbox"
     authenticated = False
