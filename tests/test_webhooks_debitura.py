@@ -102,8 +102,10 @@ def test_every_emitted_event_type_is_delivered_signed_listed_and_read_by_the_sdk
     advanced = api.post(f"/test/cases/{case['id']}/advance", json={"to": "Closed:Paid", "amount": 300})
     assert advanced.json() == {"advanced": True, "state": "Closed:Paid"}
     types = received_types(webhook_receiver, 7)
-    assert types == sorted(["case.created", "chat.created", "chat.created", "case.updated", "case.updated"] +
-                           ["payment.created", "case.closed"])
+    assert types == sorted(
+        ["case.created", "chat.created", "chat.created", "case.updated", "case.updated"]
+        + ["payment.created", "case.closed"]
+    )
 
     for hook in webhook_receiver.received:
         assert debitura_signature_holds(hook.headers, hook.body, secret), hook.headers
@@ -118,8 +120,11 @@ def test_every_emitted_event_type_is_delivered_signed_listed_and_read_by_the_sdk
     assert by_type["payment.created"]["amount"] == 300
     assert by_type["payment.created"]["remainder"] == 500
     assert by_type["case.closed"]["closeCode"] == "Paid"
-    lifecycles = sorted((h.json["data"]["oldLifecycle"], h.json["data"]["newLifecycle"]) for h in
-                        webhook_receiver.received if h.json["event"] == "case.updated")
+    lifecycles = sorted(
+        (h.json["data"]["oldLifecycle"], h.json["data"]["newLifecycle"])
+        for h in webhook_receiver.received
+        if h.json["event"] == "case.updated"
+    )
     assert lifecycles == [("Active", "Closed"), ("Pending Verification Internal", "Active")]
 
     listed = dc.WebhookEventsApi(sdk).webhooks_events_get(case_id=case["id"])
@@ -261,7 +266,11 @@ def test_deprecated_replay_counts_cases_and_sends_nothing(api: httpx.Client, web
     [
         ({"url": "not a url", "events": ["case.created"]}, "InvalidWebhookUrl", "url"),
         ({"url": "ftp://example.com/hooks", "events": ["case.created"]}, "InvalidWebhookUrl", "url"),
-        ({"url": "http://127.0.0.1:9/hooks", "events": ["case.created", "case.exploded"]}, "InvalidEventType", "events"),
+        (
+            {"url": "http://127.0.0.1:9/hooks", "events": ["case.created", "case.exploded"]},
+            "InvalidEventType",
+            "events",
+        ),
         ({"url": "http://127.0.0.1:9/hooks", "events": ["*"]}, "InvalidEventType", "events"),
         ({"url": "http://127.0.0.1:9/hooks", "events": []}, "ValidationFailed", None),
     ],
