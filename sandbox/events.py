@@ -212,16 +212,21 @@ def unsubscribe(store: Store, subscription_id: str) -> None:
             unschedule(store, delivery["id"])
 
 
-def check_event_types(style: WebhookStyle, event_types: Iterable[str], field: str, allow_all: bool = True) -> list[str]:
-    """The event types asked for, each one the provider documents or `*` (400 naming the first unknown one)."""
+def check_event_types(
+    style: WebhookStyle, event_types: Iterable[str], field: str, allow_all: bool = True, report_field: bool = True
+) -> list[str]:
+    """The event types asked for, each one the provider documents or `*` (400 naming the first unknown one).
+
+    `report_field` False leaves the field out of the error (for an envelope that has no place for it).
+    """
     wanted = list(event_types)
     for event_type in wanted:
         if not (allow_all and event_type == ALL_EVENTS) and event_type not in style.event_types:
             known = ", ".join(style.event_types)
             raise ApiError(
                 ErrorKind.INVALID,
-                f"Unknown event type {event_type!r}; use one of {known}.",
-                field=field,
+                f"Unknown event type {event_type!r} in {field}; use one of {known}.",
+                field=field if report_field else None,
                 code="InvalidEventType",
             )
     return wanted
@@ -230,7 +235,7 @@ def check_event_types(style: WebhookStyle, event_types: Iterable[str], field: st
 # -- receivers' addresses -----------------------------------------------------
 
 
-def check_url(url: str, strict: bool, field: str = "url") -> str:
+def check_url(url: str, strict: bool, field: str = "url", report_field: bool = True) -> str:
     """A subscriber URL the sandbox will post to (400 naming why not).
 
     By default http:// and loopback or private hosts are accepted (a
@@ -239,7 +244,8 @@ def check_url(url: str, strict: bool, field: str = "url") -> str:
     """
     problem = url_problem(url, strict)
     if problem is not None:
-        raise ApiError(ErrorKind.INVALID, f"{field} {problem}", field=field, code="InvalidWebhookUrl")
+        reported = field if report_field else None
+        raise ApiError(ErrorKind.INVALID, f"{field} {problem}", field=reported, code="InvalidWebhookUrl")
     return url
 
 

@@ -151,8 +151,10 @@ class DebituraWebhooks:
     @handles("webhooksPost")
     def create_webhook(self, call: Call) -> Reply:
         body = call.body
-        url = events.check_url(body["url"].strip(), call.engine.webhooks.strict)
-        wanted = events.check_event_types(DEBITURA_WEBHOOKS, body["events"], "events", allow_all=False)
+        url = events.check_url(body["url"].strip(), call.engine.webhooks.strict, report_field=False)
+        wanted = events.check_event_types(
+            DEBITURA_WEBHOOKS, body["events"], "events", allow_all=False, report_field=False
+        )
         extra = {"isTestMode": bool(body.get("isTestMode", False))}
         secret = new_webhook_secret()
         created = events.subscribe(call.records, call.clock_now, self.name, url, dict.fromkeys(wanted), secret, extra)
@@ -173,12 +175,11 @@ class DebituraWebhooks:
             raise ApiError(
                 ErrorKind.INVALID,
                 "Event types cannot be changed after creation; delete the subscription and create a new one.",
-                field="events",
                 code="EventTypesImmutable",
             )
         changes: Record = {}
         if body.get("url") is not None:
-            changes["url"] = events.check_url(body["url"].strip(), call.engine.webhooks.strict)
+            changes["url"] = events.check_url(body["url"].strip(), call.engine.webhooks.strict, report_field=False)
         if body.get("isActive") is not None:
             changes.update(active=body["isActive"], disabledReason=None)
         if body.get("isTestMode") is not None:
@@ -259,7 +260,7 @@ class DebituraWebhooks:
         store, now, body = call.records, call.clock_now, call.body
         event_type = body["event"]
         if event_type not in WEBHOOK_EVENT_TYPES:
-            events.check_event_types(DEBITURA_WEBHOOKS, [str(event_type)], "event", allow_all=False)
+            events.check_event_types(DEBITURA_WEBHOOKS, [str(event_type)], "event", allow_all=False, report_field=False)
         case = call.resources.find(call, "cases", body["caseId"])
         require_test_case(case)
         if body.get("subscriptionId"):
@@ -268,7 +269,6 @@ class DebituraWebhooks:
                 raise ApiError(
                     ErrorKind.INVALID,
                     f"Subscription {body['subscriptionId']} does not exist or is not a test subscription.",
-                    field="subscriptionId",
                     code="InvalidSubscription",
                 )
             targets = [target]
