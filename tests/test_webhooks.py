@@ -171,6 +171,7 @@ def test_deliveries_are_per_tenant_and_travel_with_a_snapshot(
     subscription = subscribe(debitura, webhook_receiver)
     create_case(debitura, "SNAP-1")
     webhook_receiver.wait_for(1)
+    assert [d["status"] for d in tenant.deliveries()] == ["delivered"]  # recorded before the snapshot is taken
     other = SandboxTenant(live_url, f"other-{uuid.uuid4().hex}")
     assert other.deliveries() == [] and other._ok("GET", "/webhooks/subscriptions")["subscriptions"] == []
     snapshot = tenant.snapshot()

@@ -125,6 +125,7 @@ def test_every_emitted_event_type_is_delivered_signed_listed_and_read_by_the_sdk
     )
     assert lifecycles == [("Active", "Closed"), ("Pending Verification Internal", "Active")]
 
+    assert {d["status"] for d in tenant.deliveries()} == {"delivered"}  # waits for the last answers to be recorded
     listed = dc.WebhookEventsApi(sdk).webhooks_events_get(case_id=case["id"])
     assert all(isinstance(row, dc.DebituraWebExternalCustomerAPIModelsWebhooksDtosWebhookEventDto) for row in listed)
     assert sorted(row.event_type for row in listed) == types

@@ -33,8 +33,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, ClassVar
 
-import orjson
-
 from sandbox import events, idempotency
 from sandbox.clock import iso8601, parse_iso8601, precise, seconds_of
 from sandbox.errors import ApiError, ErrorKind
@@ -199,7 +197,7 @@ class DebituraWebhooks:
         """Queue a synthetic case.created for the subscription; the answer waits for its one attempt."""
         subscription, store, now = find_webhook(call), call.records, call.clock_now
         event_id, payload = event_payload(store, now, "case.created", synthetic_case_data(store))
-        event = {"id": event_id, "type": "case.created", "subject": None, "payload": payload}
+        event = {"id": event_id, "type": "case.created", "subject": None, "body": events.encode(payload)}
         delivery = events.enqueue(store, now, event, [subscription])[0]
         return self.test_result(call, store, delivery)
 
@@ -220,7 +218,7 @@ class DebituraWebhooks:
             "durationMs": None if duration is None else round(duration),
             "errorMessage": None if success else error or "the delivery was not attempted",
             "errorCategory": category,
-            "testPayload": delivery["payload"],
+            "testPayload": events.payload_of(delivery),
         }
 
     @handles("webhooksIdReplayPost")
@@ -315,7 +313,7 @@ def webhook_event_dto(delivery: Record) -> Record:
         "subscriptionId": delivery["subscription"],
         "caseId": delivery["subject"],
         "eventType": delivery["type"],
-        "payload": orjson.dumps(delivery["payload"]).decode("utf-8"),
+        "payload": delivery["body"],
         "createdAt": iso8601(parse_iso8601(delivery["created"])),
         "deliveredAt": delivery["deliveredAt"],
         "attemptCount": len(attempts),
@@ -426,7 +424,7 @@ def current_event_data(store: Store, case: Record, event_type: str) -> Record:
     if not found:
         what = "no payments" if event_type == "payment.created" else "no deleted payments"
         raise missing_webhook_data(case, what)
-    return found[-1]["payload"]["data"]
+    return events.payload_of(found[-1])["data"]
 
 
 def missing_webhook_data(case: Record, what: str) -> ApiError:

@@ -118,7 +118,7 @@ class InvoicedEvents:
     @handles("listEvents")
     def list_events(self, call: Call) -> Reply:
         related = call.query.get("related_to")
-        found = [event["payload"] for event in reversed(events.events(call.records))]
+        found = [events.payload_of(event) for event in reversed(events.events(call.records))]
         if related is not None:
             found = [event for event in found if related in related_objects(event)]
         size, start = call.resources._page_window(call)
@@ -130,7 +130,7 @@ class InvoicedEvents:
         event = call.records.get(events.EVENTS, call.path["id"])
         if event is None:
             raise ApiError(ErrorKind.NOT_FOUND, f"Event was not found: {call.path['id']}")
-        return event["payload"]
+        return events.payload_of(event)
 
     @hook("customers", "written")
     def customer_written(self, call: Call, old: Record | None, new: Record | None) -> None:
@@ -163,8 +163,10 @@ def announce(
         action = "deleted"
     else:
         before = present(call, collection, old)
-        previous = {
-            key: before.get(key) for key, value in shown.items() if key != "updated_at" and before.get(key) != value
+        previous = {  # unchanged fields hold the very same value objects: `is` settles most of them
+            key: before.get(key)
+            for key, value in shown.items()
+            if before.get(key) is not value and key != "updated_at" and before.get(key) != value
         }
         if not previous:
             return  # only updated_at moved: nothing happened to tell
