@@ -153,7 +153,13 @@ class Dispatcher:
             return
         if target["paused"]:
             return  # held until the subscription is resumed
-        job = self.prepare(tenant, provider, store, delivery, target, now)
+        try:
+            job = self.prepare(tenant, provider, store, delivery, target, now)
+        except Exception as exc:  # a sandbox bug: fail this delivery, never the call that triggered the pump
+            logger.exception("webhook delivery %s could not be prepared", key)
+            store.update(events.DELIVERIES, key, {"status": "failed", "error": f"sandbox error: {exc}"})
+            events.unschedule(store, key)
+            return
         self.submit(job)
 
     def prepare(self, tenant: Any, provider: str, store: Store, delivery: Record, target: Record, now: datetime) -> Job:

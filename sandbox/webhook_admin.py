@@ -44,6 +44,12 @@ class WebhookAdmin:
         tenant = tenant_of(call)
         store = engine.tenants.store(tenant, provider)
         secret = body.get("secret") or style.new_secret()
+        if not signs_with(style, secret):
+            raise ApiError(
+                ErrorKind.INVALID,
+                f"{provider.name} cannot sign with this secret; leave it out to get one.",
+                field="secret",
+            )
         with store.transaction():
             created = events.subscribe(store, tenant.clock.now(), provider.name, url, wanted, secret)
         return Reply(shown_subscription(created), status=201)
@@ -98,6 +104,16 @@ def settled_tenant(call: Call) -> Tenant:
     tenant = tenant_of(call)
     call.engine.settle(tenant)
     return tenant
+
+
+def signs_with(style: events.WebhookStyle, secret: str) -> bool:
+    """Whether the provider can sign with a secret given to the admin API (Debitura's must be Base64)."""
+    probe = {"secret": secret}
+    try:
+        style.sign(probe, {"type": "probe", "replay": False}, b"{}", 0)
+    except ValueError:  # binascii.Error is one
+        return False
+    return True
 
 
 def find_subscription(tenant: Tenant, subscription_id: str) -> tuple[Store, Record]:

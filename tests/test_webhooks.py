@@ -185,6 +185,14 @@ def test_admin_subscriptions_are_checked_and_removable(tenant: SandboxTenant, we
     assert status == 400 and refused["error"]["field"] == "provider"
     status, refused = tenant._admin("POST", "/webhooks/subscriptions", {"provider": "invoiced", "url": "nope"})
     assert status == 400 and refused["error"]["code"] == "InvalidWebhookUrl"
+    status, refused = tenant._admin(
+        "POST", "/webhooks/subscriptions", {"provider": "invoiced", "url": "http://x.test", "events": ["invoice.lost"]}
+    )
+    assert status == 400 and refused["error"]["code"] == "InvalidEventType"
+    status, refused = tenant._admin(
+        "POST", "/webhooks/subscriptions", {"provider": "debitura", "url": "http://x.test", "secret": "not base64!"}
+    )
+    assert status == 400 and refused["error"]["field"] == "secret"
     assert tenant._ok("GET", "/webhooks/subscriptions")["subscriptions"] == []
     created = tenant.subscribe("invoiced", webhook_receiver.url, ["invoice.paid"], secret="s3cr3t-value")
     assert (created["events"], created["secret"], created["active"]) == (["invoice.paid"], "s3cr3t-value", True)
