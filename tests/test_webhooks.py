@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.cli import build_parser
+from sandbox.delivery import resolves_privately
 from sandbox.engine import Settings
 from sandbox.pytest_plugin import SandboxTenant
 from sandbox.webhook_receiver import WebhookReceiver
@@ -225,3 +226,7 @@ def test_serve_takes_the_webhooks_mode() -> None:
     assert build_parser().parse_args(["serve"]).webhooks == "open"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--webhooks", "lax"])
+
+
+def test_strict_mode_checks_where_a_host_name_resolves_before_posting() -> None:
+    assert "private address" in (resolves_privately("https://localhost:8443/hooks") or "")
