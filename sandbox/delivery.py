@@ -18,6 +18,7 @@ time out attempts whose subscriber URL matches their glob.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import socket
@@ -67,6 +68,7 @@ class Job:
     timeout: float
     fault: FaultRule | None = None
     strict: bool = False
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 @dataclass
@@ -122,19 +124,33 @@ class Dispatcher:
             for _, _, key in scheduled(store, (events.DELIVERIES,), events.DUE).due(now.timestamp()):
                 self.start(tenant, name, store, key, now)
 
-    def collect(self) -> None:
-        """Write the outcome of every finished attempt into its tenant's store (if that store still exists)."""
+    def collect(self) -> list[Any]:
+        """Write the outcome of every finished attempt into its tenant's store (if that store still exists).
+
+        Answers the tenants written to.
+        """
+        written: list[Any] = []
         if self._outcomes.empty():
-            return  # the usual case, before every call: no exception raised and caught
+            return written  # the usual case, before every call: no exception raised and caught
         while True:
             try:
                 outcome = self._outcomes.get_nowait()
             except queue.Empty:
-                return
+                return written
             job = outcome.job
             tenant = self.tenants.find(job.credential)
             if tenant is not None and tenant.stores.get(job.provider) is job.store:
                 self.finish(tenant, job.store, outcome)
+                written.append(tenant)
+
+    def wake(self) -> None:
+        """On the serving thread, when an attempt has finished: record it, and send what is due now.
+
+        A retry whose time the tenant clock passed while the attempt was under
+        way goes out at once, not at the tenant's next call.
+        """
+        for tenant in {id(tenant): tenant for tenant in self.collect()}.values():
+            self.pump(tenant)
 
     def in_flight(self) -> int:
         with self._lock:
@@ -239,6 +255,10 @@ class Dispatcher:
             worker = threading.Thread(target=self._work, name="sandbox-webhooks", daemon=True)
             self._workers.append(worker)
             worker.start()
+        try:
+            job.loop = asyncio.get_running_loop()  # where `wake` runs when the attempt is over
+        except RuntimeError:
+            job.loop = None  # no loop (a synchronous caller): the outcome waits for the tenant's next call
         self._jobs.put(job)
 
     def _work(self) -> None:
@@ -252,6 +272,9 @@ class Dispatcher:
             self._outcomes.put(outcome)
             with self._lock:
                 self._in_flight -= 1
+            if job.loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop has closed (an in-process test client)
+                    job.loop.call_soon_threadsafe(self.wake)
 
     async def deliver_now(
         self, tenant: Any, provider: str, store: Store, delivery: Record, retry: bool = True
