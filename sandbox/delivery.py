@@ -95,6 +95,9 @@ class Dispatcher:
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._in_flight = 0
+        # (store, delivery) of the attempts under way: a delivery marked `sending` but not here was
+        # interrupted (a snapshot or a persisted store restored mid-attempt) and is attempted again.
+        self._sending: set[tuple[int, str]] = set()
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
 
@@ -122,7 +125,8 @@ class Dispatcher:
                 continue
             now = now or tenant.clock.now()
             for _, _, key in scheduled(store, (events.DELIVERIES,), events.DUE).due(now.timestamp()):
-                self.start(tenant, name, store, key, now)
+                if (id(store), key) not in self._sending:
+                    self.start(tenant, name, store, key, now)
 
     def collect(self) -> list[Any]:
         """Write the outcome of every finished attempt into its tenant's store (if that store still exists).
@@ -138,6 +142,7 @@ class Dispatcher:
             except queue.Empty:
                 return written
             job = outcome.job
+            self._sending.discard((id(job.store), job.delivery_id))
             tenant = self.tenants.find(job.credential)
             if tenant is not None and tenant.stores.get(job.provider) is job.store:
                 self.finish(tenant, job.store, outcome)
@@ -169,6 +174,8 @@ class Dispatcher:
             return
         if target["paused"]:
             return  # held until the subscription is resumed
+        if delivery["status"] == "sending":
+            delivery = interrupted(store, delivery)
         try:
             job = self.prepare(tenant, provider, store, delivery, target, now)
         except Exception as exc:  # a sandbox bug: fail this delivery, never the call that triggered the pump
@@ -190,15 +197,16 @@ class Dispatcher:
             "duration_ms": None,
             "error": None,
         }
+        # The delivery stays due: while the attempt is under way `pump` skips it (`_sending`).
         changes = {"status": "sending", "attempts": [*delivery["attempts"], attempt]}
         store.update(events.DELIVERIES, delivery["id"], changes)
-        events.unschedule(store, delivery["id"])
         body = delivery["body"].encode("utf-8")
         headers = {"Content-Type": "application/json", **style.headers}
         headers.update(style.sign(target, delivery, body, int(now.timestamp())))
         fault = tenant.faults.firing("POST", target["url"], target="deliveries") or self.faults.firing(
             "POST", target["url"], target="deliveries"
         )
+        self._sending.add((id(store), delivery["id"]))
         return Job(
             credential=tenant.credential,
             provider=provider,
@@ -243,7 +251,10 @@ class Dispatcher:
                 events.change_subscription(
                     store, tenant.clock.now(), target["id"], {"active": False, "disabledReason": reason}
                 )
-        return store.update(events.DELIVERIES, job.delivery_id, changes)
+        store.update(events.DELIVERIES, job.delivery_id, changes)
+        if changes["status"] != "pending":
+            events.unschedule(store, job.delivery_id)
+        return store.get(events.DELIVERIES, job.delivery_id)
 
     # -- sending ----------------------------------------------------------------
 
@@ -286,9 +297,18 @@ class Dispatcher:
             return None
         job = self.prepare(tenant, provider, store, current, target, tenant.clock.now())
         outcome = await asyncio.get_running_loop().run_in_executor(None, send, job)
+        self._sending.discard((id(store), job.delivery_id))
         if tenant.stores.get(provider) is not store:
             return None
         return self.finish(tenant, store, outcome, retry=retry)
+
+
+def interrupted(store: Store, delivery: Record) -> Record:
+    """A delivery whose attempt never finished here (restored mid-attempt): that attempt counts as failed."""
+    attempts = [dict(attempt) for attempt in delivery["attempts"]]
+    if attempts and attempts[-1]["status"] == "sending":
+        attempts[-1].update(status="failed", error="interrupted: the sandbox's state was restored mid-attempt")
+    return store.update(events.DELIVERIES, delivery["id"], {"status": "pending", "attempts": attempts})
 
 
 class NoRedirects(HTTPRedirectHandler):

@@ -230,3 +230,26 @@ def test_serve_takes_the_webhooks_mode() -> None:
 
 def test_strict_mode_checks_where_a_host_name_resolves_before_posting() -> None:
     assert "private address" in (resolves_privately("https://localhost:8443/hooks") or "")
+
+
+def test_a_delivery_restored_mid_attempt_is_attempted_again(
+    debitura: httpx.Client, tenant: SandboxTenant, live_url: str, webhook_receiver: WebhookReceiver
+) -> None:
+    subscribe(debitura, webhook_receiver)
+    webhook_receiver.hold()
+    try:
+        create_case(debitura, "MIDWAY-1")
+        webhook_receiver.wait_for_arrivals(1)
+        snapshot = tenant.snapshot()  # the delivery is `sending`
+    finally:
+        webhook_receiver.release()
+    other = SandboxTenant(live_url, f"restored-{uuid.uuid4().hex}")
+    other.restore(snapshot)
+    (delivery,) = other.deliveries()  # the restored world's next call attempts it again
+    assert [(a["status"], a["error"]) for a in delivery["attempts"]] == [
+        ("failed", "interrupted: the sandbox's state was restored mid-attempt"),
+        ("succeeded", None),
+    ]
+    assert delivery["status"] == "delivered"
+    assert len(webhook_receiver.wait_for(2)) == 2
+    assert [d["status"] for d in tenant.deliveries()] == ["delivered"]  # the original finished on its own
