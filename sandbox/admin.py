@@ -20,9 +20,10 @@ from sandbox.provider import Call, Handler, Provider, Reply, handles
 from sandbox.store import Store
 from sandbox.tenants import Tenant
 from sandbox.ui.operations import DashboardOperations
+from sandbox.webhook_admin import WebhookAdmin
 
 
-class Admin(DashboardOperations, Provider):  # the dashboard's operations: sandbox.ui.operations
+class Admin(DashboardOperations, Provider, WebhookAdmin):  # the dashboard's operations: sandbox.ui.operations
     name = "sandbox"
     mount = "/__sandbox"
     authenticated = False

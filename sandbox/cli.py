@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a provider's rate limit per credential, e.g. payt=10/1; PROVIDER=off disables it",
     )
     serve.add_argument("--faults", type=Path, help="YAML file of fault rules applied to every tenant")
+    serve.add_argument(
+        "--webhooks",
+        choices=("open", "strict"),
+        default="open",
+        help="open (default): webhook URLs may be http:// and loopback or private hosts; "
+        "strict: refuse them, as the real providers do",
+    )
     serve.set_defaults(run=serve_command)
 
     fixtures = commands.add_parser("fixtures", help="work with fixture files")
@@ -76,6 +83,7 @@ def serve_command(args: argparse.Namespace) -> int:
         journal_limit=args.journal_limit,
         rate_limits=rate_limits,
         freeze_after_loads=True,
+        webhooks=args.webhooks,
     )
     try:
         app = create_app(settings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import inspect
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
 from sandbox.credentials import CredentialReader, credential_reader
 from sandbox.declared import DeclaredProvider
+from sandbox.delivery import Dispatcher
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
@@ -69,6 +71,9 @@ class Settings:
     # ~0.2 s and made list latency grow with the number of records. `sandbox
     # serve` turns it on; in-process test apps leave the collector as it is.
     freeze_after_loads: bool = False
+    # Webhook receivers: "open" accepts http:// and loopback or private hosts (where a developer's
+    # receiver runs); "strict" refuses them, as the real providers do (`sandbox serve --webhooks strict`).
+    webhooks: str = "open"
 
 
 BoundHandler = Callable[[Call], Reply | Any]
@@ -201,6 +206,7 @@ class Engine:
         self.faults = FaultSet()
         for rule in self.settings.faults:
             self.faults.add(rule)
+        self.webhooks = Dispatcher(self.tenants, self.providers, self.faults, strict=self.settings.webhooks == "strict")
 
     def add_service(self, provider: Provider, spec: Spec) -> None:
         self.services.append(Service(provider, spec))
@@ -256,6 +262,7 @@ class Engine:
             if now is None:
                 now = tenant.clock.now()
             provider.settle(store, now)
+        self.webhooks.pump(tenant)  # deliveries (and retries) due by now
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -283,6 +290,8 @@ class Engine:
             if exchange.tenant is not None:
                 exchange.journal(Reply(status=0), time.perf_counter() - started)
             raise
+        if self.webhooks.touched:
+            self.webhooks.flush()  # what this call emitted goes out now that it is answered
         if exchange.operation is not None and self.settings.validate_responses:
             problem = service.response_problem(exchange.operation, reply)
             if problem is not None:
@@ -428,6 +437,8 @@ class Exchange:
         else:
             with store.transaction():  # a handler that raises leaves nothing it wrote behind
                 result = handler(self.call)
+        if inspect.isawaitable(result):  # a handler that waits on something outside (a webhook test post)
+            result = await result
         return result if isinstance(result, Reply) else Reply(result)
 
     async def _apply_fault(self) -> None:

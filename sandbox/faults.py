@@ -1,9 +1,13 @@
 """Injected faults: make matching calls slow, fail with a status, or drop the connection.
 
 Rules come from `sandbox serve --faults FILE` (for every tenant) or from the
-admin API (for one tenant). A rule matches by method and a glob over the full
-path; it fires for its next `times` matching calls, or with a `probability`
-drawn from a generator seeded with `seed`, so runs repeat. A call that a rule
+admin API (for one tenant). A rule targets calls to the sandbox (the default)
+or, with `target: deliveries`, the webhook deliveries the sandbox posts: its
+glob then matches the subscriber URL, and it fails (`status`: the answer the
+receiver is taken to give), delays, drops or times out (`timeout`) the attempt.
+A rule matches by method and a glob over the full path; it fires for its next
+`times` matching calls, or with a `probability` drawn from a generator seeded
+with `seed`, so runs repeat. A call that a rule
 fails never reaches its handler: it changes no state.
 """
 
@@ -61,6 +65,8 @@ class FaultRule:
     status: int | None = None
     latency_ms: int = 0
     drop: bool = False
+    timeout: bool = False
+    target: str = "requests"
     times: int | None = None
     probability: float = 1.0
     seed: int | None = None
@@ -77,6 +83,8 @@ class FaultRule:
             status=data.get("status"),
             latency_ms=int(data.get("latency_ms", 0)),
             drop=bool(data.get("drop", False)),
+            timeout=bool(data.get("timeout", False)),
+            target=data.get("target", "requests"),
             times=data.get("times"),
             probability=float(data.get("probability", 1.0)),
             seed=data.get("seed"),
@@ -87,7 +95,9 @@ class FaultRule:
     def exhausted(self) -> bool:
         return self.times is not None and self.fired >= self.times
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, target: str = "requests") -> bool:
+        if self.target != target:
+            return False
         return (self.method is None or self.method == method) and fnmatch.fnmatchcase(path, self.path)
 
     def fires(self) -> bool:
@@ -107,6 +117,8 @@ class FaultRule:
             "status": self.status,
             "latency_ms": self.latency_ms,
             "drop": self.drop,
+            "timeout": self.timeout,
+            "target": self.target,
             "times": self.times,
             "probability": self.probability,
             "seed": self.seed,
@@ -129,10 +141,10 @@ class FaultSet:
     def clear(self) -> None:
         self.rules.clear()
 
-    def firing(self, method: str, path: str) -> FaultRule | None:
-        """The first rule that fires for this call, if any. Rules used up are dropped."""
+    def firing(self, method: str, path: str, target: str = "requests") -> FaultRule | None:
+        """The first rule that fires for this call (or delivery), if any. Rules used up are dropped."""
         for rule in self.rules:
-            if rule.matches(method, path) and rule.fires():
+            if rule.matches(method, path, target) and rule.fires():
                 self.rules = [r for r in self.rules if not r.exhausted]
                 return rule
         return None

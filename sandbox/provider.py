@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from sandbox.delivery import Dispatcher
 from sandbox.errors import DEFAULT_STATUS, ApiError, ErrorKind
+from sandbox.events import WebhookStyle
 from sandbox.faults import FaultSet
 from sandbox.ratelimit import RateLimit, RateStatus
 from sandbox.reply import Reply
@@ -72,6 +74,7 @@ class Sandbox(Protocol):
     specs: dict[str, Spec]
     tenants: TenantRegistry
     faults: FaultSet
+    webhooks: Dispatcher
 
     def settle(self, tenant: Tenant) -> None: ...
 
@@ -104,7 +107,9 @@ def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
 
     Points: `write` (call, old, draft) before any write — `old` is None on create,
     `draft` None on delete; change `draft` in place or raise an ApiError;
-    `present` (call, record) -> the record as the wire shows it.
+    `present` (call, record) -> the record as the wire shows it;
+    `written` (call, old, new) after a record was stored (`old` None: created, `new` None: deleted),
+    e.g. to emit an event (sandbox.events).
     """
     return marked("resource_hook", (resource, point))
 
@@ -141,6 +146,8 @@ class Provider:
     # Replay for an `Idempotency-Key` (e.g. `sandbox.idempotency.idempotent(...)`): the engine wraps with it
     # the handler, the provider's own or a generic one, of every operation whose spec declares that header.
     idempotency: ClassVar[Callable[[Handler], Handler] | None] = None
+    # The provider's webhooks (event types, signature, retries: sandbox.events); None: it sends none.
+    webhooks: ClassVar[WebhookStyle | None] = None
 
     # The provider's declared resources (set by the engine when it binds the provider to its spec).
     resources: Resources | None = None

@@ -6,11 +6,14 @@
 - `sandbox_tenant`: a fresh credential per test on `sandbox_server`, with
   helpers for its clock, fixtures, faults, journal and snapshots. Credentials
   are random, so tests in parallel never see each other's state.
+- `webhook_receiver`: a local HTTP server recording the webhooks it receives
+  and checking their signature (`sandbox.webhook_receiver`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from starlette.applications import Starlette
 from sandbox.app import create_app
 from sandbox.engine import Engine, Settings
 from sandbox.testing import running_server
+from sandbox.webhook_receiver import WebhookReceiver, running_receiver
 
 
 @dataclass
@@ -128,6 +132,38 @@ class SandboxTenant:
             raise AssertionError(f"sandbox verify answered {status}: {answer}")
         return answer["requests"]
 
+    # webhooks
+    def subscribe(
+        self, provider: str, url: str, events: list[str] | None = None, secret: str | None = None
+    ) -> dict[str, Any]:
+        """Subscribe a URL to a provider's events through the admin API (for providers without a webhook API)."""
+        body: dict[str, Any] = {"provider": provider, "url": url}
+        if events is not None:
+            body["events"] = events
+        if secret is not None:
+            body["secret"] = secret
+        return self._ok("POST", "/webhooks/subscriptions", body)
+
+    def pause(self, subscription_id: str, paused: bool = True) -> dict[str, Any]:
+        return self._ok("PATCH", f"/webhooks/subscriptions/{subscription_id}", {"paused": paused})
+
+    def deliveries(self, wait: float = 10.0, **filters: Any) -> list[dict[str, Any]]:
+        """Webhook deliveries with their attempts (filters: provider, status, type), once none is mid-attempt.
+
+        Waits up to `wait` seconds for attempts under way to finish, so what a
+        receiver answered is recorded.
+        """
+        query = "&".join(f"{key}={value}" for key, value in filters.items())
+        deadline = time.monotonic() + wait
+        while True:
+            found = self._ok("GET", "/webhooks/deliveries" + (f"?{query}" if query else ""))["deliveries"]
+            if not any(delivery["status"] == "sending" for delivery in found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        return self._ok("POST", f"/webhooks/deliveries/{delivery_id}/redeliver")
+
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
@@ -146,3 +182,10 @@ def sandbox_tenant(sandbox_server: SandboxServer) -> Iterator[SandboxTenant]:
     tenant = SandboxTenant(sandbox_server.url, f"pytest-{uuid.uuid4().hex}")
     yield tenant
     tenant.reset()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A local server receiving webhooks at `.url`; set `.secret` to have each signature checked."""
+    with running_receiver() as receiver:
+        yield receiver

@@ -19,18 +19,24 @@ stays plain JSON, and `settle` finishes whatever is due before each call.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import math
 import re
+import secrets
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, ClassVar
 
-from sandbox import idempotency
-from sandbox.clock import iso8601, precise, seconds_of
+from sandbox import events, idempotency
+from sandbox.clock import iso8601, parse_iso8601, precise, seconds_of
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.events import WebhookStyle
 from sandbox.provider import Call, Provider, Reply, admin_action, handles, hook
 from sandbox.schedule import scheduled
 from sandbox.store import Record, Store
@@ -82,7 +88,368 @@ def reused_key(key: str, operation: str) -> ApiError:
     )
 
 
-class Debitura(Provider):
+# -- webhooks: the /webhooks operations, and the events the behaviour below emits -------
+
+WEBHOOK_EVENT_TYPES = (
+    "case.created",
+    "case.updated",
+    "case.closed",
+    "payment.created",
+    "payment.deleted",
+    "chat.created",
+)
+# Debitura publishes no retry schedule: the sandbox retries after 1 min, 5 min, 30 min, 2 h and 6 h.
+WEBHOOK_RETRY_DELAYS = (60.0, 300.0, 1800.0, 7200.0, 21600.0)
+
+
+def sign_webhook(subscription: Record, delivery: Record, body: bytes, timestamp: int) -> dict[str, str]:
+    """Debitura's headers: HMAC-SHA256 of `{timestamp}.{body}` keyed with the Base64-decoded secret (hex)."""
+    key = base64.b64decode(subscription["secret"])
+    signature = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-Debitura-Signature": f"t={timestamp},v1={signature}",
+        "X-Debitura-Timestamp": str(timestamp),
+        "X-Debitura-Event": delivery["type"],
+    }
+    if delivery["replay"]:
+        headers["X-Debitura-Replay"] = "true"
+    return headers
+
+
+def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+    """A receiver's check of `X-Debitura-Signature`, as Debitura's documentation describes it."""
+    parts = dict(part.split("=", 1) for part in headers.get("x-debitura-signature", "").split(",") if "=" in part)
+    if "t" not in parts or "v1" not in parts:
+        return False
+    key = base64.b64decode(secret)
+    expected = hmac.new(key, f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+
+def new_webhook_secret() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+DEBITURA_WEBHOOKS = WebhookStyle(
+    event_types=WEBHOOK_EVENT_TYPES,
+    sign=sign_webhook,
+    signature_header="X-Debitura-Signature",
+    verify=verify_webhook,
+    retry_delays=WEBHOOK_RETRY_DELAYS,
+    new_secret=new_webhook_secret,
+)
+
+
+class DebituraWebhooks:
+    """Debitura's webhook subscriptions, event log, replays and test fires (mixed into `Debitura`)."""
+
+    name: str
+    webhooks = DEBITURA_WEBHOOKS
+
+    @handles("webhooksPost")
+    def create_webhook(self, call: Call) -> Reply:
+        body = call.body
+        url = events.check_url(body["url"].strip(), call.engine.webhooks.strict, report_field=False)
+        wanted = events.check_event_types(
+            DEBITURA_WEBHOOKS, body["events"], "events", allow_all=False, report_field=False
+        )
+        extra = {"isTestMode": bool(body.get("isTestMode", False))}
+        secret = new_webhook_secret()
+        created = events.subscribe(call.records, call.clock_now, self.name, url, dict.fromkeys(wanted), secret, extra)
+        return Reply(webhook_dto(created, with_secret=True), status=201)
+
+    @handles("webhooksGet")
+    def list_webhooks(self, call: Call) -> Any:
+        return [webhook_dto(subscription) for subscription in events.subscriptions(call.records)]
+
+    @handles("webhooksIdGet")
+    def get_webhook(self, call: Call) -> Any:
+        return webhook_dto(find_webhook(call))
+
+    @handles("webhooksIdPatch")
+    def update_webhook(self, call: Call) -> Any:
+        subscription, body = find_webhook(call), call.body
+        if body.get("events") is not None:
+            raise ApiError(
+                ErrorKind.INVALID,
+                "Event types cannot be changed after creation; delete the subscription and create a new one.",
+                code="EventTypesImmutable",
+            )
+        changes: Record = {}
+        if body.get("url") is not None:
+            changes["url"] = events.check_url(body["url"].strip(), call.engine.webhooks.strict, report_field=False)
+        if body.get("isActive") is not None:
+            changes.update(active=body["isActive"], disabledReason=None)
+        if body.get("isTestMode") is not None:
+            changes["extra"] = {**subscription["extra"], "isTestMode": body["isTestMode"]}
+        if body.get("regenerateSecret"):
+            changes["secret"] = new_webhook_secret()
+        changed = events.change_subscription(call.records, call.clock_now, subscription["id"], changes)
+        return webhook_dto(changed, with_secret=bool(body.get("regenerateSecret")))
+
+    @handles("webhooksIdDelete")
+    def delete_webhook(self, call: Call) -> Reply:
+        events.unsubscribe(call.records, find_webhook(call)["id"])
+        return Reply(status=204)
+
+    @handles("webhooksIdTestPost")
+    def test_webhook(self, call: Call) -> Any:
+        """Queue a synthetic case.created for the subscription; the answer waits for its one attempt."""
+        subscription, store, now = find_webhook(call), call.records, call.clock_now
+        event_id, payload = event_payload(store, now, "case.created", synthetic_case_data(store))
+        event = {"id": event_id, "type": "case.created", "subject": None, "body": events.encode(payload)}
+        delivery = events.enqueue(store, now, event, [subscription])[0]
+        return self.test_result(call, store, delivery)
+
+    @handles("webhooksIdtestPost")
+    def test_webhook_colon(self, call: Call) -> Any:
+        return self.test_webhook(call)
+
+    async def test_result(self, call: Call, store: Store, delivery: Record) -> Record:
+        done = await call.engine.webhooks.deliver_now(call.tenant, self.name, store, delivery, retry=False)
+        attempt = done["attempts"][-1] if done and done["attempts"] else {}
+        code, error = attempt.get("response_code"), attempt.get("error")
+        success = attempt.get("status") == "succeeded"
+        category = None if success else error_category(code, error)
+        duration = attempt.get("duration_ms")
+        return {
+            "success": success,
+            "httpStatusCode": code,
+            "durationMs": None if duration is None else round(duration),
+            "errorMessage": None if success else error or "the delivery was not attempted",
+            "errorCategory": category,
+            "testPayload": events.payload_of(delivery),
+        }
+
+    @handles("webhooksIdReplayPost")
+    def count_cases_since(self, call: Call) -> Any:
+        """The deprecated "replay": counts cases created since `sinceUtc`, re-delivers nothing."""
+        find_webhook(call)
+        since = seconds_of(call.body["sinceUtc"])
+        cases = call.records.collection("cases").values()
+        return {"eventsReplayed": sum(1 for case in cases if seconds_of(case.get("dateCreated")) >= since)}
+
+    @handles("webhooksIdreplayPost")
+    def count_cases_since_colon(self, call: Call) -> Any:
+        return self.count_cases_since(call)
+
+    @handles("webhooksEventsGet")
+    def list_webhook_events(self, call: Call) -> Any:
+        case_id = call.query["caseId"].lower()
+        since = seconds_of(call.query["since"]) if call.query.get("since") else None
+        rows = [
+            delivery
+            for delivery in events.deliveries(call.records)
+            if delivery["subject"] == case_id and (since is None or seconds_of(delivery["created"]) >= since)
+        ]
+        return [webhook_event_dto(delivery) for delivery in reversed(rows)]
+
+    @handles("webhooksEventsIdReplayPost")
+    def replay_webhook_event(self, call: Call) -> Any:
+        original = events.delivery(call.records, call.path["id"])
+        if original is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"Webhook event {call.path['id']} not found.", code="NotFound")
+        events.redeliver(call.records, call.clock_now, original)
+        call.engine.webhooks.touch(call.tenant)
+        return {"eventId": original["id"], "subscriptionId": original["subscription"], "eventType": original["type"]}
+
+    @handles("testWebhooksFirePost")
+    def fire_webhook(self, call: Call) -> Any:
+        store, now, body = call.records, call.clock_now, call.body
+        event_type = body["event"]
+        if event_type not in WEBHOOK_EVENT_TYPES:
+            events.check_event_types(DEBITURA_WEBHOOKS, [str(event_type)], "event", allow_all=False, report_field=False)
+        case = call.resources.find(call, "cases", body["caseId"])
+        require_test_case(case)
+        if body.get("subscriptionId"):
+            target = events.subscription(store, body["subscriptionId"])
+            if target is None or not target["extra"].get("isTestMode"):
+                raise ApiError(
+                    ErrorKind.INVALID,
+                    f"Subscription {body['subscriptionId']} does not exist or is not a test subscription.",
+                    code="InvalidSubscription",
+                )
+            targets = [target]
+        else:
+            targets = [s for s in events.subscribers(store, event_type) if s["extra"].get("isTestMode")]
+        data = current_event_data(store, case, event_type)
+        event_id, payload = event_payload(store, now, event_type, data)
+        event = events.record(store, now, event_type, payload, event_id=event_id, subject=case["id"])
+        queued = events.enqueue(store, now, event, targets)
+        call.engine.webhooks.touch(call.tenant)
+        return {"eventType": event_type, "caseId": case["id"], "enqueuedCount": len(queued)}
+
+    @hook("cases", "written")
+    def case_created(self, call: Call, old: Record | None, new: Record | None) -> None:
+        if old is None and new is not None:
+            announce(call, "case.created", case_data(new), new["id"])
+
+
+def find_webhook(call: Call) -> Record:
+    found = events.subscription(call.records, call.path["id"])
+    if found is None:
+        raise ApiError(ErrorKind.NOT_FOUND, f"Webhook {call.path['id']} not found.", code="WebhookNotFound")
+    return found
+
+
+def webhook_dto(subscription: Record, with_secret: bool = False) -> Record:
+    return {
+        "id": subscription["id"],
+        "url": subscription["url"],
+        "events": list(subscription["events"]),
+        "isActive": subscription["active"],
+        "createdUtc": iso8601(parse_iso8601(subscription["created"])),
+        "updatedUtc": iso8601(parse_iso8601(subscription["updated"])),
+        "disabledReason": subscription["disabledReason"],
+        "secret": subscription["secret"] if with_secret else None,
+        "isTestMode": bool(subscription["extra"].get("isTestMode")),
+    }
+
+
+def webhook_event_dto(delivery: Record) -> Record:
+    attempts = delivery["attempts"]
+    return {
+        "id": delivery["id"],
+        "subscriptionId": delivery["subscription"],
+        "caseId": delivery["subject"],
+        "eventType": delivery["type"],
+        "payload": delivery["body"],
+        "createdAt": iso8601(parse_iso8601(delivery["created"])),
+        "deliveredAt": delivery["deliveredAt"],
+        "attemptCount": len(attempts),
+        "lastResponseCode": attempts[-1]["response_code"] if attempts else None,
+        "lastError": delivery["error"],
+    }
+
+
+def error_category(code: int | None, error: str | None) -> str:
+    if error and "timed out" in error:
+        return "TimeoutError"
+    return "NetworkError" if code is None else "HttpError"
+
+
+def event_payload(store: Store, now: datetime, event_type: str, data: Record) -> tuple[str, Record]:
+    """A new event id (`evt_` and 24 hex digits) and the body Debitura delivers."""
+    number = events.next_event_id(store)
+    event_id = f"evt_{uuid.uuid5(ID_NAMESPACE, f'event:{number}').hex[:24]}"
+    return event_id, {"id": event_id, "event": event_type, "timestamp": iso8601(now), "data": data}
+
+
+def announce(call: Call, event_type: str, data: Record, case_id: str) -> None:
+    """Emit one of Debitura's events about a case, from a call."""
+    event_id, payload = event_payload(call.records, call.clock_now, event_type, data)
+    events.emit(call, event_type, payload, event_id=event_id, subject=case_id)
+
+
+def announce_in(store: Store, now: datetime, event_type: str, data: Record, case_id: str) -> None:
+    """`announce` for work finished by `settle` (no call)."""
+    event_id, payload = event_payload(store, now, event_type, data)
+    events.emit_in(store, now, event_type, payload, event_id=event_id, subject=case_id)
+
+
+def case_data(case: Record, **extra: Any) -> Record:
+    return {
+        "caseId": case["id"],
+        "reference": case.get("reference"),
+        "creditorReference": case.get("creditorReference"),
+        "status": case.get("lifecycle"),
+        "amount": case.get("grossAmount") or 0,
+        "currency": case.get("currency"),
+        "debtorName": (case.get("debtor") or {}).get("name"),
+        **extra,
+    }
+
+
+def lifecycle_data(case: Record, old: str | None, new: str | None) -> Record:
+    return case_data(case, oldLifecycle=old, newLifecycle=new)
+
+
+def chat_data(case: Record, chat: Record) -> Record:
+    user = chat.get("user") or {}
+    sender = " ".join(part for part in (user.get("firstName"), user.get("lastName")) if part) or None
+    return {
+        "caseId": case["id"],
+        "reference": case.get("reference"),
+        "creditorReference": case.get("creditorReference"),
+        "chatId": chat["id"],
+        "message": chat.get("message"),
+        "role": chat.get("role"),
+        "roleLabel": chat.get("roleLabel"),
+        "senderName": sender,
+        "dateCreated": chat.get("dateCreated"),
+    }
+
+
+def payment_data(case: Record, amount: float, now: datetime) -> Record:
+    paid_at = iso8601(now)
+    return {
+        "caseId": case["id"],
+        "reference": case.get("reference"),
+        "creditorReference": case.get("creditorReference"),
+        "paymentId": str(uuid.uuid5(ID_NAMESPACE, f"payment:{case['id']}:{paid_at}:{amount!r}")),
+        "amount": amount,
+        "currency": case.get("currency"),
+        "remainder": case.get("remainder") or 0,
+        "paymentDate": paid_at,
+    }
+
+
+def announce_advance(call: Call, before: Record, after: Record, amount: float | None) -> None:
+    """The events of a test case advanced: each lifecycle change, the payment, the close."""
+    now = call.clock_now
+    if before.get("lifecycle") != "Active" and after.get("dateCollectionStarted"):
+        announce(call, "case.updated", lifecycle_data(after, before.get("lifecycle"), "Active"), after["id"])
+    if after.get("lifecycle") != "Closed":
+        return
+    if amount is not None:
+        announce(call, "payment.created", payment_data(after, amount, now), after["id"])
+    announce(call, "case.updated", lifecycle_data(after, "Active", "Closed"), after["id"])
+    announce(call, "case.closed", case_data(after, closeCode=after.get("closeCode")), after["id"])
+
+
+def current_event_data(store: Store, case: Record, event_type: str) -> Record:
+    """What `POST /test/webhooks/fire` reports: the case as it is now (422 when it lacks what the type reports)."""
+    if event_type == "case.created":
+        return case_data(case)
+    if event_type == "case.updated":
+        return lifecycle_data(case, case.get("lifecycle"), case.get("lifecycle"))
+    if event_type == "case.closed":
+        return case_data(case, closeCode=case.get("closeCode"))
+    if event_type == "chat.created":
+        chats = chats_of(store, case["id"])
+        if not chats:
+            raise missing_webhook_data(case, "no chat messages")
+        return chat_data(case, chats[-1])
+    found = [e for e in events.events(store) if e["type"] == event_type and e["subject"] == case["id"]]
+    if not found:
+        what = "no payments" if event_type == "payment.created" else "no deleted payments"
+        raise missing_webhook_data(case, what)
+    return events.payload_of(found[-1])["data"]
+
+
+def missing_webhook_data(case: Record, what: str) -> ApiError:
+    return ApiError(
+        ErrorKind.CONFLICT,
+        f"Case {case.get('reference') or case['id']} has {what} to report.",
+        code="WebhookDataMissing",
+    )
+
+
+def synthetic_case_data(store: Store) -> Record:
+    """The `case.created` data of `POST /webhooks/{id}/test`: realistic, of no real case."""
+    number = store.count(events.DELIVERIES) + 1
+    return {
+        "caseId": str(uuid.uuid5(ID_NAMESPACE, f"test-case:{number}")),
+        "reference": "TESTCASE",
+        "creditorReference": "TEST-0001",
+        "status": "Active",
+        "amount": 1000.0,
+        "currency": "EUR",
+        "debtorName": "Test Debtor Ltd",
+    }
+
+
+class Debitura(DebituraWebhooks, Provider):
     name = "debitura"
     mount = "/debitura/v1"
     fixture_schemas: ClassVar[dict[str, str | dict[str, Any]]] = {
@@ -141,6 +508,7 @@ class Debitura(Provider):
             elif collection == "cases" and draft.get("lifecycle") == NEEDS_INFO:
                 target = "Active" if draft.get("dateCollectionStarted") else "Pending Verification"
                 change_lifecycle(draft, target, when, "The partner received the information it asked for.")
+                announce_in(store, when, "case.updated", lifecycle_data(draft, NEEDS_INFO, target), key)
             store.put(collection, draft)
 
     # -- cases ---------------------------------------------------------------
@@ -208,6 +576,7 @@ class Debitura(Provider):
         sender_fields = ("dateCreated", "dateUpdated", "firstName", "lastName", "email")
         sender = {"id": user["relationId"], **{key: user.get(key) for key in sender_fields}}
         chat = store.insert("chats", new_chat(call, case, 1, call.body["message"], sender))
+        announce(call, "chat.created", chat_data(case, chat), case["id"])
         due = precise(now + timedelta(seconds=resolution_delay(store)))
         for task in tasks_of(store, case["id"]):
             if task.get("status") == "Open" and task.get("type") in CHAT_TASK_TYPES and "_resolveAt" not in task:
@@ -246,7 +615,9 @@ class Debitura(Provider):
             if amount is not None:
                 register_payment(draft, amount, now)
             close_case(draft, TARGET_CLOSE_CODES[target], now)
-        return {"advanced": True, "state": state_of(call.records.put("cases", draft))}
+        stored = call.records.put("cases", draft)
+        announce_advance(call, case, stored, amount)
+        return {"advanced": True, "state": state_of(stored)}
 
     @handles("testCasesIdDelete")
     def delete_test_case(self, call: Call) -> Reply:
@@ -302,6 +673,7 @@ class Debitura(Provider):
         open_tasks = [task for task in tasks_of(store, case["id"]) if task.get("status") == "Open"]
         reusable = next((t for t in open_tasks if t.get("type") == task_type and "_resolveAt" not in t), None)
         chat = store.insert("chats", new_chat(call, case, 0, message, partner_user(store, case)))
+        announce(call, "chat.created", chat_data(case, chat), case["id"])
         if reusable is not None:
             task = store.update("tasks", reusable["id"], {"description": message})
         else:

@@ -20,14 +20,18 @@ shows: whether they were sent, viewed or voided, and the amount paid. Their
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from sandbox import events
 from sandbox.auth import basic_username
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.events import WebhookStyle
 from sandbox.idempotency import HEADER, idempotent
-from sandbox.provider import Call, Provider, handles, hook
+from sandbox.provider import Call, Provider, Reply, handles, hook
 from sandbox.store import Record, Store
 
 COLLECTIONS = ("customers", "invoices", "payments", "tasks")
@@ -56,7 +60,143 @@ def reused_key(key: str, operation: str) -> ApiError:
     )
 
 
-class Invoiced(Provider):
+# -- events and webhooks: GET /events, and the events the resources' changes emit ------------
+
+# Event type of a change, by collection: created, updated, deleted.
+EVENT_OBJECTS = {"customers": "customer", "invoices": "invoice", "payments": "payment", "tasks": "task"}
+WEBHOOK_EVENT_TYPES = tuple(
+    f"{kind}.{action}"
+    for kind, actions in (
+        ("customer", ("created", "updated", "deleted")),
+        ("invoice", ("created", "updated", "deleted", "paid")),
+        ("payment", ("created", "updated", "deleted")),
+        ("task", ("created", "updated", "deleted", "completed")),
+    )
+    for action in actions
+)
+# The user of Invoiced's own sample events (an event made through the API).
+API_USER = {
+    "id": -2,
+    "first_name": None,
+    "last_name": None,
+    "email": None,
+    "registered": True,
+    "two_factor_enabled": False,
+    "created_at": None,
+    "updated_at": None,
+}
+
+
+def sign_webhook(subscription: Record, delivery: Record, body: bytes, timestamp: int) -> dict[str, str]:
+    """`X-Invoiced-Signature`: the hex HMAC-SHA256 of the body keyed with the webhook secret."""
+    signature = hmac.new(subscription["secret"].encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return {"X-Invoiced-Signature": signature}
+
+
+def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers.get("x-invoiced-signature", ""))
+
+
+INVOICED_WEBHOOKS = WebhookStyle(
+    event_types=WEBHOOK_EVENT_TYPES,
+    sign=sign_webhook,
+    signature_header="X-Invoiced-Signature",
+    verify=verify_webhook,
+    retry_delays=(3600.0,) * 48,  # "every 1 hour for up to 48 times (2 days)"
+    timeout_seconds=30.0,
+    disable_after_final_failure=True,
+    headers={"User-Agent": "Invoiced/1.0"},
+)
+
+
+class InvoicedEvents:
+    """Invoiced's event log and the events its resources' changes emit (mixed into `Invoiced`)."""
+
+    webhooks = INVOICED_WEBHOOKS
+
+    @handles("listEvents")
+    def list_events(self, call: Call) -> Reply:
+        related = call.query.get("related_to")
+        found = [events.payload_of(event) for event in reversed(events.events(call.records))]
+        if related is not None:
+            found = [event for event in found if related in related_objects(event)]
+        size, start = call.resources._page_window(call)
+        page = found[start : start + size]
+        return call.resources._paged(call, call.resources.resource("tasks"), page, len(found), "page-links")
+
+    @handles("retrieveEvent")
+    def retrieve_event(self, call: Call) -> Any:
+        event = call.records.get(events.EVENTS, call.path["id"])
+        if event is None:
+            raise ApiError(ErrorKind.NOT_FOUND, f"Event was not found: {call.path['id']}")
+        return events.payload_of(event)
+
+    @hook("customers", "written")
+    def customer_written(self, call: Call, old: Record | None, new: Record | None) -> None:
+        announce(call, "customers", old, new)
+
+    @hook("invoices", "written")
+    def invoice_written(self, call: Call, old: Record | None, new: Record | None) -> None:
+        announce(call, "invoices", old, new, became={"paid": "paid"})
+
+    @hook("payments", "written")
+    def payment_written(self, call: Call, old: Record | None, new: Record | None) -> None:
+        announce(call, "payments", old, new, became={"voided": "deleted"})
+
+    @hook("tasks", "written")
+    def task_written(self, call: Call, old: Record | None, new: Record | None) -> None:
+        announce(call, "tasks", old, new, became={"complete": "completed"})
+
+
+def announce(
+    call: Call, collection: str, old: Record | None, new: Record | None, became: dict[str, str] | None = None
+) -> None:
+    """Emit the event of a record created, changed or deleted (`became`: a flag turning true names the action)."""
+    kind = EVENT_OBJECTS[collection]
+    present = call.resources.present
+    shown = present(call, collection, new if new is not None else old)
+    data: Record = {"object": shown}
+    if old is None:
+        action = "created"
+    elif new is None:
+        action = "deleted"
+    else:
+        before = present(call, collection, old)
+        previous = {  # unchanged fields hold the very same value objects: `is` settles most of them
+            key: before.get(key)
+            for key, value in shown.items()
+            if before.get(key) is not value and key != "updated_at" and before.get(key) != value
+        }
+        if not previous:
+            return  # only updated_at moved: nothing happened to tell
+        data["previous"] = previous
+        flags = [action for flag, action in (became or {}).items() if new.get(flag) is True and not old.get(flag)]
+        action = flags[0] if flags else "updated"
+    event_id = events.next_event_id(call.records)
+    payload = {
+        "id": event_id,
+        "object": "event",
+        "type": f"{kind}.{action}",
+        "timestamp": unix(call),
+        "data": data,
+        "user": API_USER,
+    }
+    events.emit(call, payload["type"], payload, event_id=event_id, subject=f"{kind},{shown['id']}")
+
+
+def related_objects(event: Record) -> set[str]:
+    """`<type>,<id>` of the event's object and of the customer it belongs to."""
+    shown = event["data"]["object"]
+    kind = event["type"].split(".", 1)[0]
+    related = {f"{kind},{shown['id']}"}
+    owner = shown.get("customer") if kind != "task" else shown.get("customer_id")
+    if isinstance(owner, int):
+        related.add(f"customer,{owner}")
+    return related
+
+
+class Invoiced(InvoicedEvents, Provider):
     name = "invoiced"
     fixture_schemas = {"customers": "Customer", "invoices": "Invoice", "payments": "Payment", "tasks": "Task"}
     idempotency = idempotent(reused_key, ttl_seconds=IDEMPOTENCY_SECONDS)

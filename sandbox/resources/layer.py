@@ -245,7 +245,15 @@ class Resources(Listing):
             return record
         if resource.updated:
             changed[resource.updated] = self.timestamp(call)
-        return call.records.update(resource.name, store_key(record), changed)
+        stored = call.records.update(resource.name, store_key(record), changed)
+        self.written(call, resource, record, stored)
+        return stored
+
+    def written(self, call: Any, resource: Resource, old: Record | None, new: Record | None) -> None:
+        """Tell the provider's `written` hook (events) of a record created, changed or deleted."""
+        hook = self._bound_hooks.get((resource.name, "written"))
+        if hook is not None:
+            hook(call, old, new)
 
     def check_references(self, call: Any, resource: Resource, draft: Record, old: Record | None) -> None:
         scope = draft.get(self.declaration.scope.field) if self.declaration.scope and resource.scoped else None
@@ -344,6 +352,7 @@ class Resources(Listing):
             draft["id"] = self.new_id(store, resource)
         self.check_keys(store, resource, draft, None)
         stored = store.insert(resource.name, draft)
+        self.written(call, resource, None, stored)
         return Reply(self.present(call, resource, stored), self.success_status(call))
 
     def _update(self, call: Any, resource: Resource) -> Reply:
@@ -388,6 +397,7 @@ class Resources(Listing):
         if write is not None:
             write(call, record, None)
         call.records.remove(resource.name, store_key(record))
+        self.written(call, resource, record, None)
         status = self.success_status(call)
         return Reply(None, status)
 
