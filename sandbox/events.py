@@ -31,11 +31,11 @@ import orjson
 
 from sandbox.clock import precise
 from sandbox.errors import ApiError, ErrorKind
-from sandbox.store import Record, Store
+from sandbox.store import ENGINE_COLLECTION_PREFIX, Record, Store
 
-EVENTS = "sandbox.events"
-SUBSCRIPTIONS = "sandbox.subscriptions"
-DELIVERIES = "sandbox.deliveries"
+EVENTS = ENGINE_COLLECTION_PREFIX + "events"
+SUBSCRIPTIONS = ENGINE_COLLECTION_PREFIX + "subscriptions"
+DELIVERIES = ENGINE_COLLECTION_PREFIX + "deliveries"
 DUE = "_deliverAt"  # a pending delivery's next attempt (tenant clock), see sandbox.schedule
 EVENT_LIMIT = 1000
 DELIVERY_LIMIT = 1000

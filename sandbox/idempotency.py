@@ -20,9 +20,9 @@ from typing import Any
 
 from sandbox.errors import ApiError
 from sandbox.provider import Call, Handler, Reply
-from sandbox.store import Store, thaw
+from sandbox.store import ENGINE_COLLECTION_PREFIX, Store, thaw
 
-COLLECTION = "idempotency"
+COLLECTION = ENGINE_COLLECTION_PREFIX + "idempotency"
 HEADER = "Idempotency-Key"
 
 # (key, operationId of the first request) -> the provider's error for a reused key

@@ -28,6 +28,11 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 Record = dict[str, Any]
 
 
+
+# Collections the engine keeps in a provider's store for itself (events, webhook deliveries,
+# idempotency keys) are named with this prefix: they are not the provider's records.
+ENGINE_COLLECTION_PREFIX = "sandbox."
+
 class ReadOnlyError(TypeError):
     """A stored record was changed in place instead of through the store."""
 

@@ -87,6 +87,24 @@ def test_collections_include_the_ones_a_fixture_may_fill_while_still_empty(clien
     assert client.get(f"{S}/tenants/dash-test/records/payt/nothing").status_code == 404
 
 
+def test_the_engines_own_collections_are_not_listed_as_records(client: TestClient) -> None:
+    key = {"XApiKey": "dash-engine"}
+    body = {
+        "currencyCode": "eur",
+        "amountToRecover": 10,
+        "date": "2026-09-01",
+        "dueDate": "2026-10-01T00:00:00",
+        "isTest": True,
+        "debtor": {"type": "Company", "name": "D", "countryAlpha2": "de"},
+    }
+    created = client.post("/debitura/v1/cases", headers={**key, "Idempotency-Key": "k-1"}, json=body)
+    assert created.status_code == 200, created.text  # it wrote an event and an idempotency key as well as the case
+    names = [c["name"] for c in client.get(f"{S}/tenants/dash-engine/records/debitura").json()["collections"]]
+    assert "cases" in names
+    assert not [name for name in names if name.startswith("sandbox.")]
+    assert client.get(f"{S}/tenants/dash-engine/records/debitura/sandbox.events").status_code in (400, 404)
+
+
 def test_records_are_paged_by_the_server_and_searched_case_insensitively(client: TestClient) -> None:
     tasks = [
         {

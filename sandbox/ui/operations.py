@@ -184,8 +184,9 @@ def provider_store(call: Call) -> tuple[Provider, Store]:
 
 
 def known_collection(provider: Provider, store: Store, name: str) -> str:
-    if name not in provider.fixture_schemas and name not in store.names():
-        known = ", ".join(records.collection_names(provider, store))
+    known_names = records.collection_names(provider, store)
+    if name not in known_names:
+        known = ", ".join(known_names)
         raise ApiError(ErrorKind.NOT_FOUND, f"{provider.name} has no collection {name} (known: {known}).")
     return name
 
@@ -193,7 +194,7 @@ def known_collection(provider: Provider, store: Store, name: str) -> str:
 def existing(store: Store, collection: str, key: str) -> dict[str, Any]:
     record = store.get(collection, key)
     if record is None:
-        raise ApiError(ErrorKind.NOT_FOUND, f"{collection} holds no record {key!r}.")
+        raise ApiError(ErrorKind.NOT_FOUND, f'{collection} holds no record "{key}".')
     return record
 
 

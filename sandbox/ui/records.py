@@ -19,7 +19,7 @@ import orjson
 from sandbox.fixtures import fixture_problems
 from sandbox.provider import Provider
 from sandbox.spec import Spec
-from sandbox.store import Record, Store, thaw
+from sandbox.store import ENGINE_COLLECTION_PREFIX, Record, Store, thaw
 
 BOOKKEEPING = "_"
 # Every fixture problem reads "<where>: field '<field>': <message>" (sandbox.fixtures).
@@ -54,8 +54,8 @@ def bookkeeping(record: Mapping[str, Any]) -> Record:
 
 
 def collection_names(provider: Provider, store: Store) -> list[str]:
-    """The collections held, then those a fixture may fill that are still empty."""
-    held = store.names()
+    """The provider's collections held, then those a fixture may fill that are still empty."""
+    held = [name for name in store.names() if not name.startswith(ENGINE_COLLECTION_PREFIX)]
     return [*held, *sorted(name for name in provider.fixture_schemas if name not in held)]
 
 
