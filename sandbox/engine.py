@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
+from sandbox.coverage import Hits
 from sandbox.credentials import CredentialReader, credential_reader
 from sandbox.declared import DeclaredProvider
 from sandbox.errors import ApiError, ErrorKind
@@ -34,8 +35,10 @@ from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSe
 from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.idempotency import HEADER as IDEMPOTENCY_HEADER
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.near_miss import suggestion
 from sandbox.provider import Call, Handler, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
+from sandbox.refusals import refusal_reason
 from sandbox.resources.layer import Resources
 from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
@@ -201,6 +204,7 @@ class Engine:
         self.faults = FaultSet()
         for rule in self.settings.faults:
             self.faults.add(rule)
+        self.hits = Hits()  # calls per provider, operation and status since start (sandbox.coverage)
 
     def add_service(self, provider: Provider, spec: Spec) -> None:
         self.services.append(Service(provider, spec))
@@ -288,12 +292,29 @@ class Engine:
             if problem is not None:
                 logger.error("sandbox bug: %s", problem)
                 reply = service.error_reply(ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}"))
+        if service is not self.admin:
+            self.count(service, exchange, reply.status)
+        response = self.render(reply)
         if exchange.tenant is not None:
-            exchange.journal(reply, time.perf_counter() - started)
+            exchange.journal(reply, time.perf_counter() - started, response)
         elif self.settings.freeze_after_loads and reply.status < 300 and self.loads_records(service, exchange):
             gc.collect()  # cheap: frozen objects are not walked; what is garbage now is not frozen
             gc.freeze()
-        return self.render(reply)
+        return response
+
+    def count(self, service: Service, exchange: Exchange, status: int) -> None:
+        """Coverage: the call's operation and status, server-wide and for its tenant."""
+        name = service.provider.name
+        operation = exchange.operation
+        tenant = exchange.tenant
+        if operation is None:
+            self.hits.miss(name)
+            if tenant is not None:
+                tenant.journal.hits.miss(name)
+            return
+        self.hits.hit(name, operation.operation_id, status)
+        if tenant is not None:
+            tenant.journal.hits.hit(name, operation.operation_id, status)
 
     def loads_records(self, service: Service, exchange: Exchange) -> bool:
         operation = exchange.operation
@@ -352,17 +373,20 @@ class Exchange:
         self.body = b""
         self.rate_headers: dict[str, str] = {}
         self.fault: FaultRule | None = None
+        self.refusal: ApiError | None = None
 
     async def run(self) -> Reply:
         try:
             reply = await self._dispatch()
         except ApiError as error:
+            self.refusal = error
             reply = self.service.error_reply(error)
         except DroppedConnection:
             raise
         except Exception:
             logger.exception("unhandled error in %s %s", self.method, self.path)
             error = ApiError(ErrorKind.INTERNAL, "The sandbox failed to handle this request (a sandbox bug).")
+            self.refusal = error
             reply = self.service.error_reply(error)
         if self.call is not None:
             reply.headers = {**self.provider.response_headers(self.call), **reply.headers}
@@ -374,15 +398,19 @@ class Exchange:
         relative = routing_path[len(self.service.mount) :] or "/"
         match = self.service.router.match(relative)
         if match is None:
-            raise ApiError(ErrorKind.NOT_FOUND, f"No such endpoint: {self.path}.")
+            self.tenant = self._tenant_of_unrouted_call()
+            hint = suggestion(self.method, self.path, self.service.mount, self.service.operations)
+            raise ApiError(ErrorKind.NOT_FOUND, f"No operation matches {self.method} {self.path}{hint or '.'}")
         route, encoded_params = match
         path_params = {name: value.replace(ENCODED_SLASH, "/") for name, value in encoded_params.items()}
         operation = route.operations.get(self.method)
         if operation is None:
+            self.tenant = self._tenant_of_unrouted_call()
             allowed = ", ".join(sorted(route.operations))
+            hint = suggestion(self.method, self.path, self.service.mount, self.service.operations)
             raise ApiError(
                 ErrorKind.METHOD_NOT_ALLOWED,
-                f"{self.method} is not allowed on {self.path}; allowed: {allowed}.",
+                f"{self.method} is not allowed on {self.path}; allowed: {allowed}{hint or '.'}",
                 headers={"Allow": allowed},
             )
         self.operation = operation
@@ -429,6 +457,16 @@ class Exchange:
             with store.transaction():  # a handler that raises leaves nothing it wrote behind
                 result = handler(self.call)
         return result if isinstance(result, Reply) else Reply(result)
+
+    def _tenant_of_unrouted_call(self) -> Tenant | None:
+        """The tenant of a call that matched no operation, if it carries a credential: its journal shows the miss."""
+        if self.service.credential is None:
+            return None
+        try:
+            credential = self.service.credential(self.headers)
+        except ApiError:
+            return None
+        return self.engine.tenants.get(credential) if credential else None
 
     async def _apply_fault(self) -> None:
         """Delay, fail or drop this call if a fault rule fires for it; a failed call runs no handler."""
@@ -509,7 +547,7 @@ class Exchange:
             host = f"{server[0]}:{server[1]}"
         return f"{scope.get('scheme', 'http')}://{host}{self.service.mount}"
 
-    def journal(self, reply: Reply, seconds: float) -> None:
+    def journal(self, reply: Reply, seconds: float, response: WireResponse | None = None) -> None:
         assert self.tenant is not None
         journal = self.tenant.journal
         journal.record(
@@ -526,8 +564,17 @@ class Exchange:
                 "status": reply.status,
                 "duration_ms": round(seconds * 1000, 3),
                 "fault": self.fault.id if self.fault else None,
+                "reason": self._refusal_reason(),
+                "response": response,  # what was sent, for the HAR export (sandbox.har); not listed as JSON
             }
         )
+
+    def _refusal_reason(self) -> dict[str, Any] | None:
+        if self.refusal is None:
+            return None
+        handled = self.call is not None
+        faulted = self.fault is not None and self.fault.status is not None and not handled
+        return refusal_reason(self.refusal, routed=self.operation is not None, handled=handled, faulted=faulted)
 
 
 ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS

@@ -2,7 +2,10 @@
 
 Recording runs on every call, reading rarely (the admin API), so an entry is
 kept as the call left it and made presentable when read: its time formatted,
-its secret headers masked.
+its secret headers masked. An entry also holds the response as sent
+(`response`, read by the HAR export) and, for a refused call, why (`reason`,
+see sandbox.refusals). The tenant's coverage counters (`hits`) live here too:
+they count every call since the tenant was created, and outlive `clear()`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.clock import iso8601
+from sandbox.coverage import Hits
 
 DEFAULT_JOURNAL_LIMIT = 1000
 SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
@@ -21,6 +25,7 @@ class Journal:
     def __init__(self, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._sequence = 0
+        self.hits = Hits()
 
     def next_id(self) -> int:
         self._sequence += 1
@@ -33,6 +38,10 @@ class Journal:
     def entries(self) -> list[dict[str, Any]]:
         return [presentable(entry) for entry in self._entries]
 
+    def raw_entries(self) -> list[dict[str, Any]]:
+        """The entries as recorded (unmasked, with their `response`): for exports that mask them themselves."""
+        return list(self._entries)
+
     def clear(self) -> None:
         self._entries.clear()
 
@@ -43,6 +52,7 @@ class Journal:
 
 def presentable(entry: dict[str, Any]) -> dict[str, Any]:
     shown = dict(entry)
+    shown.pop("response", None)
     if isinstance(shown["time"], datetime):
         shown["time"] = iso8601(shown["time"])
     shown["headers"] = masked_headers(shown["headers"])
