@@ -1,0 +1,61 @@
+"""The journal exported as HAR 1.2: requests and responses with bodies, credentials masked."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.testclient import TestClient
+
+TOKEN = "har-export-token-123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JOURNAL = f"/__sandbox/tenants/{TOKEN}/requests"
+
+
+def test_the_journal_as_har(client: TestClient) -> None:
+    listed = client.get("/payt/v1/tasks", params={"administration_id": "adm_1001", "per_page": 1}, headers=AUTH)
+    assert listed.status_code == 200
+    body = {"administration_id": "adm_1001", "completed_status": "maybe"}
+    sent = json.dumps(body)
+    refused = client.patch(
+        "/payt/v1/tasks/5001/mark_completed", headers={**AUTH, "Content-Type": "application/json"}, content=sent
+    )
+    assert refused.status_code == 422
+
+    response = client.get(JOURNAL, params={"format": "har"})
+    assert response.status_code == 200
+    log = response.json()["log"]
+    assert log["version"] == "1.2" and log["creator"]["name"] == "ar-sandbox"
+    first, second = log["entries"]
+
+    request = first["request"]
+    assert request["method"] == "GET"
+    assert request["url"] == "http://testserver/payt/v1/tasks?administration_id=adm_1001&per_page=1"
+    assert {"name": "per_page", "value": "1"} in request["queryString"]
+    headers = {h["name"]: h["value"] for h in request["headers"]}
+    assert headers["authorization"] == "Bearer ****6789"
+    assert TOKEN not in json.dumps(log)
+    assert first["response"]["status"] == 200 and first["response"]["statusText"] == "OK"
+    assert json.loads(first["response"]["content"]["text"]) == listed.json()
+    assert first["response"]["content"]["mimeType"] == "application/json"
+    assert first["response"]["content"]["size"] == len(listed.content)
+    assert first["comment"] == "payt getV1Tasks"
+
+    assert second["request"]["postData"] == {"mimeType": "application/json", "text": sent}
+    assert second["response"]["status"] == 422
+    assert json.loads(second["response"]["content"]["text"]) == refused.json()
+    assert second["comment"].startswith("payt patchV1TasksIdMarkCompleted: refused (validation): ")
+    assert first["startedDateTime"].endswith("Z") and first["time"] >= 0
+
+
+def test_har_honours_the_journal_filters(client: TestClient) -> None:
+    client.get("/payt/v1/tasks", params={"administration_id": "adm_1001"}, headers=AUTH)
+    client.get("/payt/v1/tasks/999999", params={"administration_id": "adm_1001"}, headers=AUTH)
+    entries = client.get(JOURNAL, params={"format": "har", "status": "4xx"}).json()["log"]["entries"]
+    assert [e["response"]["status"] for e in entries] == [404]
+    assert client.get(JOURNAL, params={"format": "json"}).json()["requests"][0]["status"] == 200
+
+
+def test_an_unknown_format_is_refused(client: TestClient) -> None:
+    response = client.get(JOURNAL, params={"format": "xml"})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "format"
