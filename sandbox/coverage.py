@@ -119,3 +119,25 @@ def percent(part: int, whole: int) -> float:
     if whole == 0:
         return 100.0
     return int(part * 1000 / whole) / 10
+
+
+def merge_reports(reports: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report of several (e.g. from pytest-xdist workers, each with its own server): counts added up."""
+    providers: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for name, provider in report["providers"].items():
+            merged = providers.setdefault(name, {"unmatched": 0, "operations": {}})
+            merged["unmatched"] += provider["unmatched"]
+            for operation_id, operation in provider["operations"].items():
+                into = merged["operations"].setdefault(
+                    operation_id,
+                    {**operation, "calls": 0, "statuses": dict.fromkeys(operation["statuses"], 0), "undocumented": {}},
+                )
+                into["calls"] += operation["calls"]
+                for key in ("statuses", "undocumented"):
+                    for status, count in operation[key].items():
+                        into[key][status] = into[key].get(status, 0) + count
+    result = {}
+    for name, merged in sorted(providers.items()):
+        result[name] = {**summary_of_operations(merged["operations"].values()), **merged}
+    return {"totals": summary(result.values()), "providers": result}
