@@ -141,3 +141,15 @@ def merge_reports(reports: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     for name, merged in sorted(providers.items()):
         result[name] = {**summary_of_operations(merged["operations"].values()), **merged}
     return {"totals": summary(result.values()), "providers": result}
+
+
+def only_providers(report: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The report restricted to some providers, its totals recomputed."""
+    wanted = set(names)
+    providers = {name: provider for name, provider in report["providers"].items() if name in wanted}
+    return {"totals": summary(providers.values()), "providers": providers}
+
+
+def called_providers(report: Mapping[str, Any]) -> list[str]:
+    """The providers that got at least one call (matching an operation or not)."""
+    return [name for name, provider in report["providers"].items() if provider["calls"] or provider["unmatched"]]

@@ -49,8 +49,8 @@ def totals_line(name: str, summary: dict[str, Any]) -> str:
 def statuses_line(operation: dict[str, Any]) -> str:
     if not operation["calls"]:
         return "never called"
-    seen = [f"{status}×{count}" for status, count in operation["statuses"].items() if count]
-    seen += [f"{status}×{count} (undocumented)" for status, count in operation["undocumented"].items()]
+    seen = [f"{status}x{count}" for status, count in operation["statuses"].items() if count]
+    seen += [f"{status}x{count} (undocumented)" for status, count in operation["undocumented"].items()]
     missing = [status for status, count in operation["statuses"].items() if not count]
     text = "seen " + " ".join(seen)
     return text + (f"; not {' '.join(missing)}" if missing else "; every documented status")
