@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from tests.walkthroughs import readme_section, run_curl_walk_through
+
 TOKEN = "coverage-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OTHER = {"Authorization": "Bearer coverage-other"}
@@ -77,3 +79,8 @@ def test_coverage_of_an_unknown_provider_is_refused(client: TestClient) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "provider"
     assert "payt" in response.json()["error"]["message"]
+
+
+def test_the_readme_section_answers_what_it_shows(live_url: str) -> None:
+    section = readme_section("Contract-testing reports")
+    assert run_curl_walk_through(section, live_url) >= 6
