@@ -120,7 +120,8 @@ class Admin(Provider):
     def list_requests(self, call: Call) -> Any:
         journal = tenant_of(call).journal
         if call.query.get("format") == "har":
-            return har_log(entry for entry in journal.raw_entries() if journal_entry_matches(entry, call.query))
+            entries = (entry for entry in journal.raw_entries() if journal_entry_matches(entry, call.query))
+            return har_log(entries, lambda body: call.engine.render(Reply(body)).body)
         entries = journal.entries()
         return {"requests": [entry for entry in entries if journal_entry_matches(entry, call.query)]}
 

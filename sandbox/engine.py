@@ -565,7 +565,8 @@ class Exchange:
                 "duration_ms": round(seconds * 1000, 3),
                 "fault": self.fault.id if self.fault else None,
                 "reason": self._refusal_reason(),
-                "response": response,  # what was sent, for the HAR export (sandbox.har); not listed as JSON
+                # What was sent, for the HAR export (sandbox.har); not listed as JSON. See Journal.record.
+                "response": None if response is None else (response.raw_headers, reply.body, len(response.body)),
             }
         )
 

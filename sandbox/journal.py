@@ -32,7 +32,13 @@ class Journal:
         return self._sequence
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Keep an entry whose `id` came from `next_id`, `time` is a datetime and `headers` are as received."""
+        """Keep an entry whose `id` came from `next_id`, `time` is a datetime and `headers` are as received.
+
+        Its `response`, if any, is `(raw_headers, body, size)`: the headers as sent, the body as the
+        handler returned it (records are never changed in place, so it still reads as sent; the
+        encoded bytes are not kept: orjson's buffers are 8 KiB even for a short body), and its size
+        in bytes.
+        """
         self._entries.append(entry)
 
     def entries(self) -> list[dict[str, Any]]:

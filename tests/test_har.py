@@ -59,3 +59,23 @@ def test_an_unknown_format_is_refused(client: TestClient) -> None:
     response = client.get(JOURNAL, params={"format": "xml"})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "format"
+
+
+def test_a_large_response_reads_as_sent(client: TestClient) -> None:
+    tasks = [
+        {
+            "id": str(9000 + n),
+            "administration_id": "adm_1001",
+            "subject": "x" * 1000,
+            "created_at": "2026-11-20T10:00:00Z",
+            "updated_at": "2026-11-20T10:00:00Z",
+        }
+        for n in range(100)
+    ]
+    assert client.post(f"/__sandbox/tenants/{TOKEN}/fixtures", json={"payt": {"tasks": tasks}}).status_code == 200
+    page = client.get("/payt/v1/tasks", params={"administration_id": "adm_1001", "per_page": 100}, headers=AUTH)
+    assert len(page.content) > 65536
+    (entry,) = client.get(JOURNAL, params={"format": "har"}).json()["log"]["entries"]
+    content = entry["response"]["content"]
+    assert content["size"] == len(page.content) == entry["response"]["bodySize"]
+    assert content["text"].encode() == page.content
