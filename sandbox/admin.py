@@ -121,7 +121,7 @@ class Admin(Provider):
         journal = tenant_of(call).journal
         if call.query.get("format") == "har":
             entries = (entry for entry in journal.raw_entries() if journal_entry_matches(entry, call.query))
-            return har_log(entries, lambda body: call.engine.render(Reply(body)).body)
+            return har_log(entries, call.engine.render)
         entries = journal.entries()
         return {"requests": [entry for entry in entries if journal_entry_matches(entry, call.query)]}
 

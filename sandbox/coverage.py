@@ -9,6 +9,7 @@ operation-status pairs that calls hit.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,16 +19,15 @@ HitKey = tuple[str, str, int]  # provider, operationId, status
 
 
 class Hits:
-    """Counts of calls by provider, operation and status; and of calls that matched no operation."""
+    """Counts of calls by provider, operation and status; and of calls that matched no operation.
+
+    The engine increments `counts[(provider, operationId, status)]` itself (a defaultdict: the
+    cheapest count Python has, as it runs on every call).
+    """
 
     def __init__(self) -> None:
-        self.counts: dict[HitKey, int] = {}
+        self.counts: defaultdict[HitKey, int] = defaultdict(int)
         self.unmatched: dict[str, int] = {}
-
-    def hit(self, provider: str, operation_id: str, status: int) -> None:
-        key = (provider, operation_id, status)
-        counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
 
     def miss(self, provider: str) -> None:
         self.unmatched[provider] = self.unmatched.get(provider, 0) + 1

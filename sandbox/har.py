@@ -2,8 +2,8 @@
 
 Credentials are masked as in the JSON journal (`sandbox.journal.masked_headers`).
 The request URL is rebuilt from the `Host` header the client sent; request
-bodies are the journal's (the first 64 KiB); response bodies are encoded again
-from what the handler returned, by the engine's own encoder (`encode`), so
+bodies are the journal's (the first 64 KiB); responses are rendered again
+from the reply the journal kept, by the engine's own renderer (`render`), so
 they read byte for byte as sent.
 """
 
@@ -22,28 +22,28 @@ HAR_VERSION = "1.2"
 CREATOR = {"name": "ar-sandbox", "version": "0.1.0"}
 
 
-Encode = Callable[[Any], bytes]  # a reply body as the engine puts it on the wire
+Render = Callable[[Any], Any]  # a Reply -> what the engine sends (`raw_headers`, `body` bytes)
 
 
-def har_log(entries: Iterable[dict[str, Any]], encode: Encode) -> dict[str, Any]:
+def har_log(entries: Iterable[dict[str, Any]], render: Render) -> dict[str, Any]:
     """`{"log": {...}}` for journal entries as recorded (`Journal.raw_entries`)."""
     return {
         "log": {
             "version": HAR_VERSION,
             "creator": CREATOR,
-            "entries": [har_entry(entry, encode) for entry in entries],
+            "entries": [har_entry(entry, render) for entry in entries],
         }
     }
 
 
-def har_entry(entry: dict[str, Any], encode: Encode) -> dict[str, Any]:
+def har_entry(entry: dict[str, Any], render: Render) -> dict[str, Any]:
     duration = float(entry["duration_ms"])
     started = entry["time"]
     return {
         "startedDateTime": iso8601(started) if isinstance(started, datetime) else started,
         "time": duration,
         "request": har_request(entry),
-        "response": har_response(entry, encode),
+        "response": har_response(entry, render),
         "cache": {},
         "timings": {"send": 0, "wait": duration, "receive": 0},
         "comment": comment(entry),
@@ -73,18 +73,17 @@ def har_request(entry: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def har_response(entry: dict[str, Any], encode: Encode) -> dict[str, Any]:
-    response = entry.get("response")
+def har_response(entry: dict[str, Any], render: Render) -> dict[str, Any]:
     status = entry["status"]
+    sent = status != 0  # 0: a fault dropped the connection
     headers: list[tuple[str, str]] = []
     body = b""
-    size = 0
-    if response is not None:
-        raw_headers, sent, size = response
-        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers]
-        body = encode(sent) if size else b""
+    if sent:
+        wire = render(entry["response"])
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in wire.raw_headers]
+        body = wire.body
     media_type = next((value for name, value in headers if name == "content-type"), "")
-    content: dict[str, Any] = {"size": size, "mimeType": media_type}
+    content: dict[str, Any] = {"size": len(body), "mimeType": media_type}
     if body:
         content["text"] = body.decode("utf-8", errors="replace")
     return {
@@ -96,7 +95,7 @@ def har_response(entry: dict[str, Any], encode: Encode) -> dict[str, Any]:
         "content": content,
         "redirectURL": "",
         "headersSize": -1,
-        "bodySize": size if response is not None else -1,
+        "bodySize": len(body) if sent else -1,
     }
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
+import pytest
 from starlette.testclient import TestClient
+
+from sandbox.app import create_app
+from sandbox.engine import Settings
+from sandbox.testing import running_server
 
 TOKEN = "har-export-token-123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -79,3 +85,14 @@ def test_a_large_response_reads_as_sent(client: TestClient) -> None:
     content = entry["response"]["content"]
     assert content["size"] == len(page.content) == entry["response"]["bodySize"]
     assert content["text"].encode() == page.content
+
+
+def test_a_dropped_call_has_no_response_in_the_har() -> None:
+    with running_server(create_app(Settings(validate_responses=True))) as url, httpx.Client(base_url=url) as http:
+        http.post(f"/__sandbox/tenants/{TOKEN}/faults", json={"path": "/payt/*", "drop": True, "times": 1})
+        with pytest.raises(httpx.TransportError):
+            http.get("/payt/v1/tasks", params={"administration_id": "adm_1001"}, headers=AUTH)
+        (entry,) = http.get(JOURNAL, params={"format": "har"}).json()["log"]["entries"]
+    response = entry["response"]
+    assert (response["status"], response["statusText"], response["headers"]) == (0, "", [])
+    assert response["content"] == {"size": 0, "mimeType": ""} and response["bodySize"] == -1
