@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.clock import Clock, in_range, parse_iso8601
-from sandbox.coverage import Hits, coverage_report
+from sandbox.coverage import Hits, coverage_report, hits_of_entries
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.fixtures import fixture_problems
 from sandbox.har import har_log
@@ -200,7 +200,7 @@ class Admin(Provider):
 
     @handles("getTenantCoverage")
     def get_tenant_coverage(self, call: Call) -> Any:
-        return coverage_of(call, tenant_of(call).journal.hits)
+        return coverage_of(call, hits_of_entries(tenant_of(call).journal.raw_entries()))
 
 
 def coverage_of(call: Call, hits: Hits) -> Any:

@@ -1,8 +1,10 @@
 """Which spec operations, and which of their documented statuses, calls have exercised.
 
-Counting runs on every call, so it is one dictionary increment per call
-(`Hits.hit`); the report (`coverage_report`) is built from the counters and
-the specs only when asked for. A report is per provider, per operation, per
+The whole server's counts run on every call, so they are one dictionary
+increment per call (the engine's `hits`); a tenant's are counted from its
+journal when asked for (`hits_of_entries`), so they cost the request path
+nothing. The report (`coverage_report`) is built from counts and specs only
+when asked for. A report is per provider, per operation, per
 documented status, with totals and the share of operations and of
 operation-status pairs that calls hit.
 """
@@ -35,6 +37,17 @@ class Hits:
     def clear(self) -> None:
         self.counts.clear()
         self.unmatched.clear()
+
+
+def hits_of_entries(entries: Iterable[Mapping[str, Any]]) -> Hits:
+    """The counts of journal entries (status 0, a dropped connection, is not an answer: not counted)."""
+    hits = Hits()
+    for entry in entries:
+        if entry["operation"] is None:
+            hits.miss(entry["provider"])
+        elif entry["status"]:
+            hits.counts[(entry["provider"], entry["operation"], entry["status"])] += 1
+    return hits
 
 
 def documented_statuses(operation: Operation) -> list[int]:

@@ -2,10 +2,9 @@
 
 Recording runs on every call, reading rarely (the admin API), so an entry is
 kept as the call left it and made presentable when read: its time formatted,
-its secret headers masked. An entry also holds the response as sent
-(`response`, read by the HAR export) and, for a refused call, why (`reason`,
-see sandbox.refusals). The tenant's coverage counters (`hits`) live here too:
-they count every call since the tenant was created, and outlive `clear()`.
+its secret headers masked. An entry also holds the reply sent (`response`,
+read by the HAR export) and, for a refused call, why (`reason`, see
+sandbox.refusals). A tenant's coverage report is counted from its journal.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.clock import iso8601
-from sandbox.coverage import Hits
 
 DEFAULT_JOURNAL_LIMIT = 1000
 SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
@@ -25,7 +23,6 @@ class Journal:
     def __init__(self, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._sequence = 0
-        self.hits = Hits()
 
     def next_id(self) -> int:
         self._sequence += 1

@@ -61,17 +61,20 @@ def test_clearing_server_coverage_starts_afresh(client: TestClient) -> None:
     assert payt(client, f"/__sandbox/tenants/{TOKEN}/coverage")["totals"]["calls"] == 1  # a tenant's is its own
 
 
-def test_tenant_coverage_counts_only_its_calls_until_reset(client: TestClient) -> None:
+def test_tenant_coverage_counts_only_the_calls_in_its_journal(client: TestClient) -> None:
     client.get(TASKS, params=ADMIN, headers=AUTH)
+    client.get("/payt/v1/task/1", headers=AUTH)
     client.get(TASKS, params=ADMIN, headers=OTHER)
     client.get(f"{TASKS}/5001", params=ADMIN, headers=OTHER)
     mine = payt(client, f"/__sandbox/tenants/{TOKEN}/coverage")["providers"]["payt"]
-    assert mine["calls"] == 1 and mine["operations_exercised"] == 1
+    assert mine["calls"] == 1 and mine["operations_exercised"] == 1 and mine["unmatched"] == 1
     assert mine["operations"]["getV1Tasks"]["statuses"]["200"] == 1
     assert client.delete(f"/__sandbox/tenants/{TOKEN}/requests").status_code == 204
-    assert payt(client, f"/__sandbox/tenants/{TOKEN}/coverage")["totals"]["calls"] == 1  # journal cleared, not this
+    assert payt(client, f"/__sandbox/tenants/{TOKEN}/coverage")["totals"]["calls"] == 0
+    client.get(TASKS, params=ADMIN, headers=AUTH)
     client.post(f"/__sandbox/tenants/{TOKEN}/reset")
     assert payt(client, f"/__sandbox/tenants/{TOKEN}/coverage")["totals"]["calls"] == 0
+    assert payt(client)["totals"]["calls"] == 4  # the server's counts outlive both (a miss is no operation's)
 
 
 def test_coverage_of_an_unknown_provider_is_refused(client: TestClient) -> None:
