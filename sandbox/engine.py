@@ -278,7 +278,8 @@ class Engine:
         service = self.service_for(path)
         if service is None:
             mounts = ", ".join(sorted(s.mount for s in self.services))
-            error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}. Mounted: {mounts}.")
+            hint = suggestion(scope["method"].upper(), path, [(s.mount, s.operations) for s in self.services])
+            error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}{hint or '.'} Mounted: {mounts}.")
             return self.render(self.admin.error_reply(error))
         exchange = Exchange(self, service, scope, receive)
         try:
@@ -388,7 +389,7 @@ class Exchange:
         match = self.service.router.match(relative)
         if match is None:
             self.tenant = self._tenant_of_unrouted_call()
-            hint = suggestion(self.method, self.path, self.service.mount, self.service.operations)
+            hint = suggestion(self.method, self.path, [(self.service.mount, self.service.operations)])
             raise ApiError(ErrorKind.NOT_FOUND, f"No operation matches {self.method} {self.path}{hint or '.'}")
         route, encoded_params = match
         path_params = {name: value.replace(ENCODED_SLASH, "/") for name, value in encoded_params.items()}
@@ -396,7 +397,7 @@ class Exchange:
         if operation is None:
             self.tenant = self._tenant_of_unrouted_call()
             allowed = ", ".join(sorted(route.operations))
-            hint = suggestion(self.method, self.path, self.service.mount, self.service.operations)
+            hint = suggestion(self.method, self.path, [(self.service.mount, self.service.operations)])
             raise ApiError(
                 ErrorKind.METHOD_NOT_ALLOWED,
                 f"{self.method} is not allowed on {self.path}; allowed: {allowed}{hint or '.'}",

@@ -10,7 +10,7 @@ one side lacks score 0. The same method adds a little, so
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 
 from sandbox.spec import Operation
@@ -44,24 +44,38 @@ def path_score(path: str, template: str) -> float:
 
 def closest_operations(method: str, path: str, operations: Iterable[Operation]) -> list[Operation]:
     """The operations most like `method path` (relative to the service's mount), best first."""
-    scored: list[tuple[float, Operation]] = []
-    for operation in operations:
-        score = path_score(path, operation.path)
-        if score < MIN_PATH_SCORE:
-            continue
-        scored.append((score + (METHOD_BONUS if operation.method == method else 0.0), operation))
+    return [operation for _, operation in closest(method, path, [("", operations)])]
+
+
+def closest(method: str, path: str, mounted: Sequence[tuple[str, Iterable[Operation]]]) -> list[tuple[str, Operation]]:
+    """The (mount, operation) pairs most like `method path`, best first; `path` includes the mount.
+
+    Under its own mount a path is compared without it, so the segments that tell operations
+    apart weigh as much as they do in the spec.
+    """
+    scored: list[tuple[float, str, Operation]] = []
+    for mount, operations in mounted:
+        under = bool(mount) and path.startswith(mount + "/")
+        sent = path[len(mount) :] if under else path
+        for operation in operations:
+            score = path_score(sent, operation.path if under else mount + operation.path)
+            if score < MIN_PATH_SCORE:
+                continue
+            scored.append((score + (METHOD_BONUS if operation.method == method else 0.0), mount, operation))
     if not scored:
         return []
-    scored.sort(key=lambda pair: (-pair[0], pair[1].path, pair[1].method))
+    scored.sort(key=lambda found: (-found[0], found[1] + found[2].path, found[2].method))
     best = scored[0][0]
-    return [operation for score, operation in scored[:MAX_SUGGESTIONS] if best - score <= CLOSE_TO_BEST]
+    return [(mount, op) for score, mount, op in scored[:MAX_SUGGESTIONS] if best - score <= CLOSE_TO_BEST]
 
 
-def suggestion(method: str, path: str, mount: str, operations: Iterable[Operation]) -> str:
-    """`; did you mean GET /m/x/{id}?` (or `` when nothing is close), to end a 404 or 405 message."""
-    relative = path[len(mount) :] if path.startswith(mount) else path
-    closest = closest_operations(method, relative, operations)
-    if not closest:
+def suggestion(method: str, path: str, mounted: Sequence[tuple[str, Iterable[Operation]]]) -> str:
+    """`; did you mean GET /m/x/{id}?` (or `` when nothing is close), to end a 404 or 405 message.
+
+    `mounted`: the operations to choose from, each with the mount path it is served under.
+    """
+    found = closest(method, path, mounted)
+    if not found:
         return ""
-    names = " or ".join(f"{operation.method} {mount}{operation.path}" for operation in closest)
+    names = " or ".join(f"{operation.method} {mount}{operation.path}" for mount, operation in found)
     return f"; did you mean {names}?"

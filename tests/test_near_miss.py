@@ -178,3 +178,10 @@ def test_a_successful_call_has_no_reason(client: TestClient) -> None:
     assert client.get("/payt/v1/tasks", params={"administration_id": "adm_1001"}, headers=BEARER).status_code == 200
     entries = client.get("/__sandbox/tenants/near-miss/requests", params={"status": "2xx"}).json()["requests"]
     assert [e["reason"] for e in entries] == [None]
+
+
+def test_a_path_under_no_mount_names_the_closest_operation_of_any_provider(client: TestClient) -> None:
+    response = client.get("/pay/v1/tasks/5001")
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert message.startswith("Nothing is served at /pay/v1/tasks/5001; did you mean GET /payt/v1/tasks/{id}? Mounted:")
