@@ -1,10 +1,13 @@
 """Drift: does a live API still answer the way the sandbox's spec of its provider says?
 
 For each operation of the spec (reading ones only, unless writes are allowed)
-a request is built from the spec's documented examples: a parameter's or its
-schema's `example`/`examples`, else its `default` or first `enum` value, else
-a value of its type; a body from the media type's or the schema's example,
-else from the schema's required fields. Reads go first and deletes last, so
+a request is built from the spec's documented examples: each required
+parameter from its or its schema's `example`/`examples`, else its `default`
+or first `enum` value, else a value of its type; a body from the media
+type's or the schema's example, else from the schema's required fields.
+Optional parameters are left out, so the answer is the operation's plain
+one (an example such as a sparse-field selection would narrow what is
+checked, or be refused by an API that changed). Reads go first and deletes last, so
 a write does not take away what a read looks for. Each answer is checked
 against the operation's responses: a documented status, the documented
 required headers and their schemas, the documented media type, and the body
@@ -105,8 +108,7 @@ def credential_headers(spec: Spec, credential: str | None) -> dict[str, str]:
 def send(spec: Spec, operation: Operation, options: DriftOptions, auth: dict[str, str]) -> Sent:
     path, query, headers = operation.path, [], {}
     for parameter in parameters_of(spec, operation):
-        has_example = any(key in parameter for key in ("example", "examples"))
-        if not (parameter.get("required") or has_example):
+        if not parameter.get("required"):
             continue
         value = example_of(parameter)
         location, name = parameter.get("in"), parameter["name"]

@@ -11,6 +11,8 @@ import pytest
 
 from sandbox.app import create_app
 from sandbox.cli import main
+from sandbox.engine import DEFAULT_FIXTURES as FIXTURES_DIR
+from sandbox.engine import DEFAULT_SPECS as SPECS_DIR
 from sandbox.engine import Settings
 from sandbox.testing import running_server
 
@@ -124,3 +126,22 @@ def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["drift", "--provider", "payt", "--base-url", "http://127.0.0.1:9", "--header", "bad"]) == 2
     assert main(["drift", "--provider", "payt", "--base-url", "http://127.0.0.1:9", "--credential", "x"]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_a_renamed_field_of_a_real_provider_is_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Payt served from a copy of its spec and fixtures where tasks' `subject` is called `topic`."""
+    root = tmp_path_factory.mktemp("payt")
+    specs, fixtures = root / "specs", root / "fixtures"
+    specs.mkdir()
+    fixtures.mkdir()
+    (specs / "payt.yaml").write_text((SPECS_DIR / "payt.yaml").read_text().replace("subject", "topic"))
+    (fixtures / "payt.yaml").write_text((FIXTURES_DIR / "payt.yaml").read_text().replace("subject", "topic"))
+    app = create_app(Settings(specs_dir=specs, fixtures_dir=fixtures, only=["payt"]))
+    with running_server(app) as url:
+        code, report = drift(capsys, "--provider", "payt", "--base-url", f"{url}/payt", "--credential", "drift-payt")
+    assert code == 1
+    drifted = {(f["operation"], f["rule"]) for f in report["findings"]}
+    assert drifted == {("getV1Tasks", "additionalProperties"), ("getV1TasksId", "additionalProperties")}
+    assert all("'topic' was unexpected" in f["message"] for f in report["findings"])
