@@ -20,6 +20,7 @@ METHOD_BONUS = 0.2
 MIN_PATH_SCORE = 0.5  # below this a suggestion is more noise than help
 MAX_SUGGESTIONS = 3
 CLOSE_TO_BEST = 0.15  # suggest the runners-up only when they are about as close as the best
+COMPARED_CHARACTERS = 64  # of each segment: string similarity is quadratic, a path may be very long
 
 
 def segments(path: str) -> list[str]:
@@ -31,7 +32,7 @@ def segment_score(sent: str, template: str) -> float:
         return PARAM_SCORE
     if sent == template:
         return 1.0
-    return SequenceMatcher(None, sent.lower(), template.lower()).ratio()
+    return SequenceMatcher(None, sent[:COMPARED_CHARACTERS].lower(), template.lower()).ratio()
 
 
 def path_score(path: str, template: str) -> float:

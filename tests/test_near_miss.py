@@ -185,3 +185,10 @@ def test_a_path_under_no_mount_names_the_closest_operation_of_any_provider(clien
     assert response.status_code == 404
     message = response.json()["error"]["message"]
     assert message.startswith("Nothing is served at /pay/v1/tasks/5001; did you mean GET /payt/v1/tasks/{id}? Mounted:")
+
+
+def test_a_very_long_unknown_path_gets_its_404(client: TestClient) -> None:
+    path = "/payt/v1/" + "/".join(["t" * 3000] * 15)  # similarity compares only a segment's first characters
+    response = client.get(path, headers=BEARER)
+    assert response.status_code == 404
+    assert response.json()["message"].startswith("No operation matches GET /payt/v1/ttttt")
