@@ -129,8 +129,9 @@ def send(spec: Spec, operation: Operation, options: DriftOptions, auth: dict[str
             exchange.status, exchange.body = response.status, response.read()
             exchange.headers = {name.lower(): value for name, value in response.headers.items()}
     except HTTPError as error:
-        exchange.status, exchange.body = error.code, error.read()
-        exchange.headers = {name.lower(): value for name, value in error.headers.items()}
+        with error:  # an error answer is still an answer; closing it closes its connection
+            exchange.status, exchange.body = error.code, error.read()
+            exchange.headers = {name.lower(): value for name, value in error.headers.items()}
     except (URLError, OSError) as error:
         raise ValueError(f"cannot reach {url}: {getattr(error, 'reason', error)}") from None
     return exchange

@@ -79,7 +79,8 @@ def fetch_json(url: str) -> Any:
 
 def describe(exc: Exception) -> str:
     if isinstance(exc, HTTPError):
-        body = exc.read().decode("utf-8", errors="replace")
+        with exc:
+            body = exc.read().decode("utf-8", errors="replace")
         try:
             return f"{exc.code}: {json.loads(body)['error']['message']}"
         except (ValueError, KeyError, TypeError):
