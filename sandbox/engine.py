@@ -292,7 +292,8 @@ class Engine:
             problem = service.response_problem(exchange.operation, reply)
             if problem is not None:
                 logger.error("sandbox bug: %s", problem)
-                reply = service.error_reply(ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}"))
+                exchange.refusal = ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}")
+                reply = service.error_reply(exchange.refusal)
         if service is not self.admin:  # coverage (sandbox.coverage): one increment per call
             operation = exchange.operation
             if operation is None:
