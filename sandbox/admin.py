@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.clock import Clock, in_range, parse_iso8601
+from sandbox.coverage import Hits, coverage_report, hits_of_entries
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.fixtures import fixture_problems
+from sandbox.har import har_log
 from sandbox.provider import Call, Handler, Provider, Reply, handles
 from sandbox.store import Store
 from sandbox.tenants import Tenant
@@ -118,7 +120,11 @@ class Admin(DashboardOperations, Provider, WebhookAdmin):  # the dashboard's ope
 
     @handles("listRequests")
     def list_requests(self, call: Call) -> Any:
-        entries = tenant_of(call).journal.entries()
+        journal = tenant_of(call).journal
+        if call.query.get("format") == "har":
+            entries = (entry for entry in journal.raw_entries() if journal_entry_matches(entry, call.query))
+            return har_log(entries, call.engine.render)
+        entries = journal.entries()
         return {"requests": [entry for entry in entries if journal_entry_matches(entry, call.query)]}
 
     @handles("clearRequests")
@@ -184,6 +190,33 @@ class Admin(DashboardOperations, Provider, WebhookAdmin):  # the dashboard's ope
         engine.settle(tenant)
         return {"loaded": loaded}
 
+    # Contract-testing reports (sandbox.coverage): which operations and statuses calls exercised.
+    @handles("getCoverage")
+    def get_coverage(self, call: Call) -> Any:
+        return coverage_of(call, call.engine.hits)
+
+    @handles("clearCoverage")
+    def clear_coverage(self, call: Call) -> Reply:
+        call.engine.hits.clear()
+        return Reply(status=204)
+
+    @handles("getTenantCoverage")
+    def get_tenant_coverage(self, call: Call) -> Any:
+        return coverage_of(call, hits_of_entries(tenant_of(call).journal.raw_entries()))
+
+
+def coverage_of(call: Call, hits: Hits) -> Any:
+    """The coverage report of `hits`, for every provider or the one `?provider=` names."""
+    specs = call.engine.specs
+    name = call.query.get("provider")
+    if name is not None:
+        if name not in specs:
+            served = ", ".join(sorted(specs))
+            raise ApiError(ErrorKind.INVALID, f"Unknown provider '{name}' (served: {served}).", field="provider")
+        specs = {name: specs[name]}
+    mounts = {provider: call.engine.providers[provider].mount for provider in specs}
+    return coverage_report(specs, hits, mounts)
+
 
 def tenant_of(call: Call) -> Tenant:
     return call.engine.tenants.get(call.path["credential"])
@@ -230,6 +263,13 @@ def journal_entry_matches(entry: dict[str, Any], query: dict[str, Any]) -> bool:
         return False
     if "method" in query and entry["method"] != query["method"].upper():
         return False
-    if "status" in query and entry["status"] != query["status"]:
+    if "status" in query and not status_matches(entry["status"], str(query["status"])):
         return False
     return "path" not in query or fnmatch.fnmatchcase(entry["path"], query["path"])
+
+
+def status_matches(status: int, wanted: str) -> bool:
+    """`404` matches 404 only; `4xx` every 4xx status."""
+    if wanted[1:].lower() == "xx":
+        return str(status)[0] == wanted[0]
+    return str(status) == wanted

@@ -12,6 +12,7 @@ from sandbox.faults import FaultFileError, read_fault_rules
 from sandbox.fixtures import FixtureError
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.ratelimit import RateLimit
+from sandbox.report_commands import add_report_commands
 from sandbox.spec import SpecError
 
 
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("directory", nargs="?", type=Path, default=DEFAULT_FIXTURES)
     validate.add_argument("--specs", type=Path, default=DEFAULT_SPECS, help="directory of OpenAPI specs")
     validate.set_defaults(run=validate_command)
+
+    add_report_commands(commands)
     return parser
 
 

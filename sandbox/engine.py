@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
+from sandbox.coverage import Hits
 from sandbox.credentials import CredentialReader, credential_reader
 from sandbox.declared import DeclaredProvider
 from sandbox.delivery import Dispatcher
@@ -36,8 +37,10 @@ from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSe
 from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.idempotency import HEADER as IDEMPOTENCY_HEADER
 from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.near_miss import suggestion
 from sandbox.provider import Call, Handler, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
+from sandbox.refusals import refusal_reason
 from sandbox.resources.layer import Resources
 from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
 from sandbox.tenants import Tenant, TenantRegistry
@@ -207,6 +210,7 @@ class Engine:
         for rule in self.settings.faults:
             self.faults.add(rule)
         self.webhooks = Dispatcher(self.tenants, self.providers, self.faults, strict=self.settings.webhooks == "strict")
+        self.hits = Hits()  # calls per provider, operation and status since start (sandbox.coverage)
 
     def add_service(self, provider: Provider, spec: Spec) -> None:
         self.services.append(Service(provider, spec))
@@ -281,7 +285,8 @@ class Engine:
         service = self.service_for(path)
         if service is None:
             mounts = ", ".join(sorted(s.mount for s in self.services))
-            error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}. Mounted: {mounts}.")
+            hint = suggestion(scope["method"].upper(), path, [(s.mount, s.operations) for s in self.services])
+            error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}{hint or '.'} Mounted: {mounts}.")
             return self.render(self.admin.error_reply(error))
         exchange = Exchange(self, service, scope, receive)
         try:
@@ -296,7 +301,14 @@ class Engine:
             problem = service.response_problem(exchange.operation, reply)
             if problem is not None:
                 logger.error("sandbox bug: %s", problem)
-                reply = service.error_reply(ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}"))
+                exchange.refusal = ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}")
+                reply = service.error_reply(exchange.refusal)
+        if service is not self.admin:  # coverage (sandbox.coverage): one increment per call
+            operation = exchange.operation
+            if operation is None:
+                self.hits.miss(service.provider.name)
+            else:
+                self.hits.counts[(service.provider.name, operation.operation_id, reply.status)] += 1
         if exchange.tenant is not None:
             exchange.journal(reply, time.perf_counter() - started)
         elif self.settings.freeze_after_loads and reply.status < 300 and self.loads_records(service, exchange):
@@ -361,17 +373,20 @@ class Exchange:
         self.body = b""
         self.rate_headers: dict[str, str] = {}
         self.fault: FaultRule | None = None
+        self.refusal: ApiError | None = None
 
     async def run(self) -> Reply:
         try:
             reply = await self._dispatch()
         except ApiError as error:
+            self.refusal = error
             reply = self.service.error_reply(error)
         except DroppedConnection:
             raise
         except Exception:
             logger.exception("unhandled error in %s %s", self.method, self.path)
             error = ApiError(ErrorKind.INTERNAL, "The sandbox failed to handle this request (a sandbox bug).")
+            self.refusal = error
             reply = self.service.error_reply(error)
         if self.call is not None:
             reply.headers = {**self.provider.response_headers(self.call), **reply.headers}
@@ -383,15 +398,19 @@ class Exchange:
         relative = routing_path[len(self.service.mount) :] or "/"
         match = self.service.router.match(relative)
         if match is None:
-            raise ApiError(ErrorKind.NOT_FOUND, f"No such endpoint: {self.path}.")
+            self.tenant = self._tenant_of_unrouted_call()
+            hint = suggestion(self.method, self.path, [(self.service.mount, self.service.operations)])
+            raise ApiError(ErrorKind.NOT_FOUND, f"No operation matches {self.method} {self.path}{hint or '.'}")
         route, encoded_params = match
         path_params = {name: value.replace(ENCODED_SLASH, "/") for name, value in encoded_params.items()}
         operation = route.operations.get(self.method)
         if operation is None:
+            self.tenant = self._tenant_of_unrouted_call()
             allowed = ", ".join(sorted(route.operations))
+            hint = suggestion(self.method, self.path, [(self.service.mount, self.service.operations)])
             raise ApiError(
                 ErrorKind.METHOD_NOT_ALLOWED,
-                f"{self.method} is not allowed on {self.path}; allowed: {allowed}.",
+                f"{self.method} is not allowed on {self.path}; allowed: {allowed}{hint or '.'}",
                 headers={"Allow": allowed},
             )
         self.operation = operation
@@ -440,6 +459,16 @@ class Exchange:
         if inspect.isawaitable(result):  # a handler that waits on something outside (a webhook test post)
             result = await result
         return result if isinstance(result, Reply) else Reply(result)
+
+    def _tenant_of_unrouted_call(self) -> Tenant | None:
+        """The tenant of a call that matched no operation, if it carries a credential: its journal shows the miss."""
+        if self.service.credential is None:
+            return None
+        try:
+            credential = self.service.credential(self.headers)
+        except ApiError:
+            return None
+        return self.engine.tenants.get(credential) if credential else None
 
     async def _apply_fault(self) -> None:
         """Delay, fail or drop this call if a fault rule fires for it; a failed call runs no handler."""
@@ -537,8 +566,16 @@ class Exchange:
                 "status": reply.status,
                 "duration_ms": round(seconds * 1000, 3),
                 "fault": self.fault.id if self.fault else None,
+                "reason": None if self.refusal is None else self._refusal_reason(),
+                "response": reply,  # for the HAR export (sandbox.har); not listed as JSON. See Journal.record.
             }
         )
+
+    def _refusal_reason(self) -> dict[str, Any]:
+        assert self.refusal is not None
+        handled = self.call is not None
+        faulted = self.fault is not None and self.fault.status is not None and not handled
+        return refusal_reason(self.refusal, routed=self.operation is not None, handled=handled, faulted=faulted)
 
 
 ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS

@@ -53,6 +53,7 @@ class ApiError(Exception):
         status: int | None = None,
         headers: dict[str, str] | None = None,
         details: list[dict[str, str]] | None = None,
+        rule: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -62,6 +63,7 @@ class ApiError(Exception):
         self.status = status
         self.headers = headers or {}
         self.details = details or []
+        self.rule = rule  # the check that failed, e.g. the JSON Schema keyword ("required", "maximum")
 
     def __repr__(self) -> str:
         return f"ApiError({self.kind.value!r}, {self.message!r}, field={self.field!r})"

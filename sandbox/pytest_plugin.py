@@ -8,6 +8,9 @@
   are random, so tests in parallel never see each other's state.
 - `webhook_receiver`: a local HTTP server recording the webhooks it receives
   and checking their signature (`sandbox.webhook_receiver`).
+- `--sandbox-coverage` (and `--sandbox-coverage-fail-under N`): a summary of
+  the spec operations and statuses the session's calls to `sandbox_server`
+  exercised, at the end of the session (sandbox.coverage_plugin).
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ import pytest
 from starlette.applications import Starlette
 
 from sandbox.app import create_app
+from sandbox.coverage_plugin import (  # noqa: F401 (pytest hooks, registered with this plugin)
+    pytest_addoption,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+    served_engines,
+)
 from sandbox.engine import Engine, Settings
 from sandbox.testing import running_server
 from sandbox.webhook_receiver import WebhookReceiver, running_receiver
@@ -166,8 +176,9 @@ class SandboxTenant:
 
 
 @pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxServer]:
+def sandbox_server(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
     app = create_app(Settings())
+    served_engines(request.config).append(app.state.engine)
     with running_server(app) as url:
         yield SandboxServer(url, app)
 

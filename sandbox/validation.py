@@ -549,11 +549,12 @@ def to_api_error(error: ValidationError, prefix: str = "") -> ApiError:
         missing = re.match(r"'(.+?)' is a required property", error.message)
         name = missing.group(1) if missing else "a field"
         field = f"{field}.{name}" if field else name
-        return ApiError(ErrorKind.INVALID, f"{field} is missing", field=field)
+        return ApiError(ErrorKind.INVALID, f"{field} is missing", field=field, rule="required")
+    rule = str(error.validator)
     if error.validator == "additionalProperties":
-        return ApiError(ErrorKind.INVALID, f"{field or 'body'}: {error.message}", field=field or None)
+        return ApiError(ErrorKind.INVALID, f"{field or 'body'}: {error.message}", field=field or None, rule=rule)
     subject = field or "body"
-    return ApiError(ErrorKind.INVALID, f"{subject} is invalid: {describe(error)}", field=field or None)
+    return ApiError(ErrorKind.INVALID, f"{subject} is invalid: {describe(error)}", field=field or None, rule=rule)
 
 
 def describe(error: ValidationError) -> str:
