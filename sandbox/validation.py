@@ -25,6 +25,7 @@ from jsonschema.exceptions import ValidationError
 
 from sandbox.clock import parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.messages import describe, missing
 from sandbox.spec import Operation, Parameter
 
 JSON = "application/json"
@@ -448,7 +449,7 @@ class RequestValidator:
             return None, None
         media_type = (content_type or "").split(";")[0].strip().lower() or None
         if not body.strip():
-            if self.operation.body_required and not self._accepts_empty_object():
+            if self.operation.body_required:  # before anything looks at state: a missing body is invalid
                 raise ApiError(ErrorKind.INVALID, "A request body is required.")
             media_type = media_type if media_type in self.body_validators else next(iter(self.body_validators))
             data: Any = {}
@@ -461,9 +462,6 @@ class RequestValidator:
             data = decode_body(body, media_type, self.operation.body_schemas[media_type])
         raise_first_error(self.body_validators[media_type], data, prefix="")
         return data, media_type
-
-    def _accepts_empty_object(self) -> bool:
-        return all(schema_types(s) <= {"object"} for s in self.operation.body_schemas.values())
 
 
 def decode_body(body: bytes, media_type: str, schema: dict[str, Any]) -> Any:
@@ -546,25 +544,13 @@ def raise_first_error(validator: SchemaValidator, instance: Any, prefix: str) ->
 def to_api_error(error: ValidationError, prefix: str = "") -> ApiError:
     field = field_name(error, prefix)
     if error.validator == "required":
-        missing = re.match(r"'(.+?)' is a required property", error.message)
-        name = missing.group(1) if missing else "a field"
+        name = next(iter(missing(error)), "a field")
         field = f"{field}.{name}" if field else name
         return ApiError(ErrorKind.INVALID, f"{field} is missing", field=field)
-    if error.validator == "additionalProperties":
-        return ApiError(ErrorKind.INVALID, f"{field or 'body'}: {error.message}", field=field or None)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return ApiError(ErrorKind.INVALID, f"{field or 'body'}: {describe(error)}", field=field or None)
     subject = field or "body"
     return ApiError(ErrorKind.INVALID, f"{subject} is invalid: {describe(error)}", field=field or None)
-
-
-def describe(error: ValidationError) -> str:
-    """A validation message short enough to read (no dumps of long patterns or enums)."""
-    if error.validator == "pattern":
-        return f"{error.instance!r} does not have the expected format"
-    if error.validator == "enum" and len(str(error.validator_value)) > 200:
-        return f"{error.instance!r} is not one of the allowed values"
-    if error.validator in ("oneOf", "anyOf"):
-        return f"{error.instance!r} is not valid under any of the allowed schemas"
-    return error.message
 
 
 def field_name(error: ValidationError, prefix: str = "") -> str:
