@@ -104,7 +104,8 @@ def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
 
     Points: `write` (call, old, draft) before any write — `old` is None on create,
     `draft` None on delete; change `draft` in place or raise an ApiError;
-    `present` (call, record) -> the record as the wire shows it.
+    `present` (call, record) -> the record as the wire shows it;
+    `visible` (call) -> a predicate of the records this call's lists may show, or None for all.
     """
     return marked("resource_hook", (resource, point))
 

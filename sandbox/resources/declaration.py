@@ -121,7 +121,7 @@ class Transition:
     requirement: str
     sets: dict[str, Any]  # fields it sets to fixed values
     from_body: tuple[str, ...]  # fields it copies from the request body
-    permission: str | None  # when refused and the token lacks this permission, a 403 naming it instead
+    permission: str | None  # its holder may do the operation from any state; others get a 403 naming it
 
 
 @dataclass(frozen=True)
