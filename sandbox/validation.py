@@ -61,6 +61,20 @@ def is_date(value: object) -> bool:
     return True
 
 
+_EMAIL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@{_EMAIL_LABEL}(?:\.{_EMAIL_LABEL})*")
+
+
+@format_checker.checks("email")
+def is_email(value: object) -> bool:
+    """An address `local@domain` as RFC 5321 writes most of them (dot-atoms, hostname labels, its lengths)."""
+    if not isinstance(value, str):
+        return True
+    local, _, domain = value.rpartition("@")
+    return len(value) <= 254 and len(local) <= 64 and _EMAIL.fullmatch(value) is not None and len(domain) <= 253
+
+
 def compile_schema(schema: dict[str, Any]) -> SchemaValidator:
     return SchemaValidator(schema)
 
@@ -661,7 +675,37 @@ def lists_from_indexes(value: Any) -> Any:
     return value
 
 
-def deep_object(name: str, items: list[tuple[str, str]]) -> dict[str, Any] | None:
+def deep_object(name: str, items: list[tuple[str, str]]) -> Any:
+    """A deepObject parameter as sent: `p[a]=1` is {"a": "1"}, `p[a][b]=1` nests, a repeated key or `p[]=1` lists.
+
+    The shape is kept as the client sent it, so a value the schema does not
+    allow (an object or a list where it wants a string) is refused, not flattened.
+    """
     prefix = name + "["
-    found = {key[len(prefix) : -1]: value for key, value in items if key.startswith(prefix) and key.endswith("]")}
-    return found or None
+    tree: dict[str, Any] = {}
+    listed: list[Any] = []
+    for key, value in items:
+        if not key.startswith(prefix):
+            continue
+        rest = key[len(name) :]
+        parts = _KEY_PART.findall(rest)
+        if "".join(f"[{part}]" for part in parts) != rest:
+            parts = [rest[1:].removesuffix("]")]  # not a clean `[a][b]` chain: the whole text is the key
+        if parts[0] == "":
+            listed.append(value)  # `p[]=x`: a list, not an object
+            continue
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ApiError(ErrorKind.INVALID, f"Query parameter '{key}' conflicts with another.", field=name)
+            node = child
+        last = parts[-1]
+        if last in node:
+            previous = node[last]
+            node[last] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            node[last] = value
+    if listed:
+        return listed
+    return tree or None
