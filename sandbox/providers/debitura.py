@@ -85,7 +85,7 @@ SYSTEM_ACTOR: Record = {"type": "System", "name": "Debitura"}
 def reused_key(key: str, operation: str) -> ApiError:
     return ApiError(
         ErrorKind.CONFLICT,
-        f"The Idempotency-Key {key!r} was already used with a different request body.",
+        f"The Idempotency-Key {as_json(key)} was already used with a different request body.",
         code="IdempotencyConflict",
     )
 
@@ -297,7 +297,7 @@ class Debitura(Provider):
         if production:
             raise ApiError(
                 ErrorKind.INVALID,
-                f"Tag {tag!r} also marks production cases ({', '.join(production)}); only test cases can be "
+                f"Tag {as_json(tag)} also marks production cases ({', '.join(production)}); only test cases can be "
                 "deleted, so nothing was deleted.",
                 code="NotATestCase",
             )
@@ -488,7 +488,7 @@ def parse_flexible(value: Any, field: str) -> str | None:
             parsed = parsed.replace(tzinfo=UTC)
         return iso8601(parsed.astimezone(UTC))
     except (ValueError, OverflowError):
-        raise ApiError(ErrorKind.INVALID, f"{field} is not a valid date: {value!r}.", field=field) from None
+        raise ApiError(ErrorKind.INVALID, f"{field} is not a valid date: {as_json(value)}.", field=field) from None
 
 
 def finite(body: Record, field: str) -> float | None:
@@ -762,9 +762,8 @@ def team_member(store: Store, key: str, wanted: str, field: str) -> Record:
     users = store.collection("users").values()
     user = next((u for u in users if str(u.get(key, "")).lower() == wanted.strip().lower()), None)
     if user is None:
-        unknown = (
-            f"No member of your team has id {wanted!r}." if key == "id" else f"{wanted!r} is not a member of your team."
-        )
+        shown = as_json(wanted)
+        unknown = f"No member of your team has id {shown}." if key == "id" else f"{shown} is not a member of your team."
         raise ApiError(ErrorKind.INVALID, unknown, field=field, code="InvalidUser")
     return user
 

@@ -27,6 +27,7 @@ from typing import Any
 from sandbox.auth import basic_username, bearer_token
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.idempotency import HEADER, idempotent
+from sandbox.messages import as_json
 from sandbox.provider import Call, Provider, handles, hook
 from sandbox.store import Record, Store
 
@@ -50,7 +51,7 @@ def invalid(message: str, field: str | None = None) -> ApiError:
 
 def reused_key(key: str, operation: str) -> ApiError:
     return invalid(
-        f"The idempotency key {key!r} was already used for a different request ({operation}); "
+        f"The idempotency key {as_json(key)} was already used for a different request ({operation}); "
         "use a new key for a new request.",
         HEADER,
     )
