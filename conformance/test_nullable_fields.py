@@ -40,7 +40,7 @@ def disagreements(spec_name: str, reference: ReferenceDocument) -> list[str]:
     return sorted(set(found))
 
 
-@pytest.mark.parametrize("provider", ["debitura"])
+@pytest.mark.parametrize("provider", ["payt", "debitura"])
 def test_what_the_document_lets_be_null_the_sandbox_lets_be_null(provider: str, request: Any) -> None:
     reference = request.getfixturevalue(f"{provider}_reference")
     assert disagreements(provider, reference) == []
