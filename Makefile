@@ -34,8 +34,12 @@ test: lint
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # Checks against the providers' own documents; needs REFERENCE, so it is not part of `make test`.
+# The observer (conformance/observer.py) also checks every response Payt and Debitura send in
+# these behaviour tests against the provider's own document, for its status.
+OBSERVED_TESTS ?= tests/test_payt*.py tests/test_debitura*.py tests/test_bad_input.py tests/test_readme_walkthroughs.py
 conformance: $(VENV)/.installed-test
-	SANDBOX_REFERENCE=$(abspath $(REFERENCE)) $(BIN)/python -m pytest -n auto conformance $(PYTEST_ARGS)
+	SANDBOX_REFERENCE=$(abspath $(REFERENCE)) $(BIN)/python -m pytest -n auto -p conformance.observer \
+		conformance $(OBSERVED_TESTS) $(PYTEST_ARGS)
 
 # The README's dashboard pictures, taken by the browser tests into docs/.
 screenshots: $(VENV)/.installed-test

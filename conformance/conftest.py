@@ -14,4 +14,4 @@ def payt_reference() -> ReferenceDocument:
 
 @pytest.fixture(scope="session")
 def debitura_reference() -> ReferenceDocument:
-    return ReferenceDocument(reference_dir() / "debitura-openapi.json")
+    return ReferenceDocument(reference_dir() / "debitura-openapi.json", nullable_refs=True)

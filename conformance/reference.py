@@ -34,13 +34,24 @@ def reference_dir() -> Path:
     return folder
 
 
-def nullable_to_type(schema: Any) -> Any:
-    """OpenAPI 3.0's `nullable: true` as JSON Schema draft 4 understands it."""
+def nullable_to_type(schema: Any, nullable_refs: bool = False) -> Any:
+    """OpenAPI 3.0's `nullable: true` as JSON Schema draft 4 understands it.
+
+    With `nullable_refs`, a property that is only a `$ref` may be null too:
+    OpenAPI 3.0 ignores every keyword beside a `$ref`, so a generator such as
+    Swashbuckle (ASP.NET) writes a nullable object-typed property as a bare
+    `$ref`, and the SDK generated from the document reads null there.
+    """
     if isinstance(schema, list):
-        return [nullable_to_type(item) for item in schema]
+        return [nullable_to_type(item, nullable_refs) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    converted = {key: nullable_to_type(value) for key, value in schema.items()}
+    converted = {key: nullable_to_type(value, nullable_refs) for key, value in schema.items()}
+    if nullable_refs and isinstance(converted.get("properties"), dict):
+        converted["properties"] = {
+            name: {"anyOf": [value, {"type": "null"}]} if isinstance(value, dict) and set(value) == {"$ref"} else value
+            for name, value in converted["properties"].items()
+        }
     if converted.pop("nullable", False):
         kind = converted.get("type")
         if isinstance(kind, str):
@@ -67,14 +78,17 @@ def anchored(schema: Any) -> Any:
 class ReferenceDocument:
     """One provider's published OpenAPI document."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, nullable_refs: bool = False) -> None:
         self.path = path
+        self.nullable_refs = nullable_refs
         text = path.read_text(encoding="utf-8")
         self.document: dict[str, Any] = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
 
     @cached_property
     def _registry(self) -> Registry:
-        resource = Resource.from_contents(nullable_to_type(self.document), default_specification=DRAFT4)
+        resource = Resource.from_contents(
+            nullable_to_type(self.document, self.nullable_refs), default_specification=DRAFT4
+        )
         return Registry().with_resource("reference", resource)
 
     @cached_property
@@ -124,7 +138,7 @@ class ReferenceDocument:
         schema = self.response_schema(method, template, status)
         if schema is None:
             return []
-        validator = Draft4Validator(anchored(nullable_to_type(schema)), registry=self._registry)
+        validator = Draft4Validator(anchored(nullable_to_type(schema, self.nullable_refs)), registry=self._registry)
         where = f"{method.upper()} {template} {status}"
         return [
             f"{where}: {'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message}"

@@ -30,3 +30,20 @@ def test_nullable_means_null_is_allowed_and_nothing_else_changes() -> None:
     assert not Draft4Validator(schema).is_valid({"name": 3})
     strict = nullable_to_type({"type": "object", "properties": {"name": {"type": "string"}}})
     assert not Draft4Validator(strict).is_valid({"name": None})
+
+
+def test_a_bare_ref_property_may_be_null_only_when_asked() -> None:
+    from jsonschema import Draft4Validator
+
+    from conformance.reference import nullable_to_type
+
+    document = {
+        "type": "object",
+        "properties": {"partner": {"$ref": "#/definitions/Partner"}, "name": {"type": "string"}},
+        "definitions": {"Partner": {"type": "object"}},
+    }
+    assert not Draft4Validator(nullable_to_type(document)).is_valid({"partner": None})
+    lenient = nullable_to_type(document, nullable_refs=True)
+    assert Draft4Validator(lenient).is_valid({"partner": None})
+    assert not Draft4Validator(lenient).is_valid({"partner": 3})
+    assert not Draft4Validator(lenient).is_valid({"name": None})

@@ -110,6 +110,7 @@ def hook(resource: str, point: str) -> Callable[[Handler], Handler]:
     `present` (call, record) -> the record as the wire shows it;
     `written` (call, old, new) after a record was stored (`old` None: created, `new` None: deleted),
     e.g. to emit an event (sandbox.events).
+    `visible` (call) -> a predicate of the records this call's lists may show, or None for all.
     """
     return marked("resource_hook", (resource, point))
 

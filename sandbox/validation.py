@@ -25,6 +25,7 @@ from jsonschema.exceptions import ValidationError
 
 from sandbox.clock import parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.messages import describe, missing
 from sandbox.spec import Operation, Parameter
 
 JSON = "application/json"
@@ -58,6 +59,20 @@ def is_date(value: object) -> bool:
 
     date.fromisoformat(value)
     return True
+
+
+_EMAIL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_EMAIL_ATOM}(?:\.{_EMAIL_ATOM})*@{_EMAIL_LABEL}(?:\.{_EMAIL_LABEL})*")
+
+
+@format_checker.checks("email")
+def is_email(value: object) -> bool:
+    """An address `local@domain` as RFC 5321 writes most of them (dot-atoms, hostname labels, its lengths)."""
+    if not isinstance(value, str):
+        return True
+    local, _, domain = value.rpartition("@")
+    return len(value) <= 254 and len(local) <= 64 and _EMAIL.fullmatch(value) is not None and len(domain) <= 253
 
 
 def compile_schema(schema: dict[str, Any]) -> SchemaValidator:
@@ -448,7 +463,7 @@ class RequestValidator:
             return None, None
         media_type = (content_type or "").split(";")[0].strip().lower() or None
         if not body.strip():
-            if self.operation.body_required and not self._accepts_empty_object():
+            if self.operation.body_required:  # before anything looks at state: a missing body is invalid
                 raise ApiError(ErrorKind.INVALID, "A request body is required.")
             media_type = media_type if media_type in self.body_validators else next(iter(self.body_validators))
             data: Any = {}
@@ -461,9 +476,6 @@ class RequestValidator:
             data = decode_body(body, media_type, self.operation.body_schemas[media_type])
         raise_first_error(self.body_validators[media_type], data, prefix="")
         return data, media_type
-
-    def _accepts_empty_object(self) -> bool:
-        return all(schema_types(s) <= {"object"} for s in self.operation.body_schemas.values())
 
 
 def decode_body(body: bytes, media_type: str, schema: dict[str, Any]) -> Any:
@@ -546,26 +558,14 @@ def raise_first_error(validator: SchemaValidator, instance: Any, prefix: str) ->
 def to_api_error(error: ValidationError, prefix: str = "") -> ApiError:
     field = field_name(error, prefix)
     if error.validator == "required":
-        missing = re.match(r"'(.+?)' is a required property", error.message)
-        name = missing.group(1) if missing else "a field"
+        name = next(iter(missing(error)), "a field")
         field = f"{field}.{name}" if field else name
         return ApiError(ErrorKind.INVALID, f"{field} is missing", field=field, rule="required")
     rule = str(error.validator)
-    if error.validator == "additionalProperties":
-        return ApiError(ErrorKind.INVALID, f"{field or 'body'}: {error.message}", field=field or None, rule=rule)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return ApiError(ErrorKind.INVALID, f"{field or 'body'}: {describe(error)}", field=field or None, rule=rule)
     subject = field or "body"
     return ApiError(ErrorKind.INVALID, f"{subject} is invalid: {describe(error)}", field=field or None, rule=rule)
-
-
-def describe(error: ValidationError) -> str:
-    """A validation message short enough to read (no dumps of long patterns or enums)."""
-    if error.validator == "pattern":
-        return f"{error.instance!r} does not have the expected format"
-    if error.validator == "enum" and len(str(error.validator_value)) > 200:
-        return f"{error.instance!r} is not one of the allowed values"
-    if error.validator in ("oneOf", "anyOf"):
-        return f"{error.instance!r} is not valid under any of the allowed schemas"
-    return error.message
 
 
 def field_name(error: ValidationError, prefix: str = "") -> str:
@@ -676,7 +676,37 @@ def lists_from_indexes(value: Any) -> Any:
     return value
 
 
-def deep_object(name: str, items: list[tuple[str, str]]) -> dict[str, Any] | None:
+def deep_object(name: str, items: list[tuple[str, str]]) -> Any:
+    """A deepObject parameter as sent: `p[a]=1` is {"a": "1"}, `p[a][b]=1` nests, a repeated key or `p[]=1` lists.
+
+    The shape is kept as the client sent it, so a value the schema does not
+    allow (an object or a list where it wants a string) is refused, not flattened.
+    """
     prefix = name + "["
-    found = {key[len(prefix) : -1]: value for key, value in items if key.startswith(prefix) and key.endswith("]")}
-    return found or None
+    tree: dict[str, Any] = {}
+    listed: list[Any] = []
+    for key, value in items:
+        if not key.startswith(prefix):
+            continue
+        rest = key[len(name) :]
+        parts = _KEY_PART.findall(rest)
+        if "".join(f"[{part}]" for part in parts) != rest:
+            parts = [rest[1:].removesuffix("]")]  # not a clean `[a][b]` chain: the whole text is the key
+        if parts[0] == "":
+            listed.append(value)  # `p[]=x`: a list, not an object
+            continue
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ApiError(ErrorKind.INVALID, f"Query parameter '{key}' conflicts with another.", field=name)
+            node = child
+        last = parts[-1]
+        if last in node:
+            previous = node[last]
+            node[last] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            node[last] = value
+    if listed:
+        return listed
+    return tree or None

@@ -146,7 +146,7 @@ def test_bad_fixtures_are_400_naming_record_and_field_and_load_nothing(client: T
     assert error["code"] == "invalid_fixtures"
     assert error["problems"] == [
         "request body: payt: tasks[1] (id='9101'): field 'created_at': created_at is invalid: "
-        "'yesterday' is not a 'date-time'"
+        '"yesterday" is not a valid date-time'
     ]
     assert client.get("/payt/v1/tasks/9100", params={"administration_id": ADMIN}, headers=AUTH).status_code == 404
 

@@ -9,10 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import debitura_debt_collection as dc
+import httpx
 import pytest
-from debitura_debt_collection.exceptions import BadRequestException, NotFoundException, UnauthorizedException
+from debitura_debt_collection.exceptions import (
+    ApiException,
+    BadRequestException,
+    NotFoundException,
+    UnauthorizedException,
+)
 
 FJORDLINE = "9fad543d-5f8c-54d9-9c9a-7100e29384fd"
+SIGN_CONTRACT_TASK = "d36f1e7d-e42c-5694-b5bd-f244e434e049"
 ANNA = "anna.holm@nordlys-design.example"
 CreateCase = dc.DebituraWebExternalApiContractsV1CasesRequestsCreateCollectionCaseRequestApiViewModel
 Debtor = dc.DebituraWebExternalApiContractsV1CasesDebtorDto
@@ -27,6 +34,13 @@ CHAT_BODY = "debitura_web_external_api_contracts_v1_chats_send_chat_request"
 def key() -> str:
     """A fresh API key per test: its own world, seeded from the demo fixtures."""
     return f"sdk-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def signed(live_url: str, key: str) -> None:
+    """The key's account signs its debt-collection contract (its SignContract task), so cases can be created."""
+    response = httpx.post(f"{live_url}/__sandbox/tenants/{key}/debitura/tasks/{SIGN_CONTRACT_TASK}/resolve")
+    assert response.status_code == 200, response.text
 
 
 @pytest.fixture
@@ -52,7 +66,7 @@ def new_case(cases: dc.CasesApi, reference: str, tag: str, **extra: Any) -> Any:
     return cases.cases_post(**{CREATE_BODY: body}, idempotency_key=f"create-{reference}")
 
 
-def test_create_fetch_by_id_and_both_references(client: dc.ApiClient) -> None:
+def test_create_fetch_by_id_and_both_references(client: dc.ApiClient, signed: None) -> None:
     cases = dc.CasesApi(client)
     case = new_case(cases, "INV-2026-0900", "run-1", claim_description="Chairs")
     assert isinstance(case, dc.DebituraWebExternalApiContractsV1CasesInvoiceDto)
@@ -75,7 +89,7 @@ def test_create_fetch_by_id_and_both_references(client: dc.ApiClient) -> None:
     assert new_case(cases, "INV-2026-0900", "run-1", claim_description="Chairs") == case
 
 
-def test_a_creditor_reference_with_slashes_round_trips(client: dc.ApiClient) -> None:
+def test_a_creditor_reference_with_slashes_round_trips(client: dc.ApiClient, signed: None) -> None:
     cases = dc.CasesApi(client)
     case = new_case(cases, "INV/2026/7", "run-2")
     assert cases.cases_by_creditor_reference_creditor_reference_get("INV/2026/7").id == case.id
@@ -122,7 +136,7 @@ def test_send_and_list_chat_messages(client: dc.ApiClient) -> None:
     assert timeline.items[-1].description == "Yes, we accept three instalments."
 
 
-def test_advance_a_test_case_and_clean_up(client: dc.ApiClient) -> None:
+def test_advance_a_test_case_and_clean_up(client: dc.ApiClient, signed: None) -> None:
     cases, tests = dc.CasesApi(client), dc.TestCasesApi(client)
     case = new_case(cases, "INV-2026-0901", "run-3")
 
@@ -200,3 +214,27 @@ def test_tasks_through_the_same_client(client: dc.ApiClient) -> None:
     assert sorted(task["type"] for task in queue["tasks"]) == ["ReplyToChat", "SignContract"]
     assert queue["page"]["totalResults"] == 2
     assert [task["type"] for task in get_json(f"/cases/{FJORDLINE}/tasks", [])] == ["ReplyToChat"]
+
+
+def test_a_debtor_named_by_country_alone_as_the_sdk_sends_it(client: dc.ApiClient, signed: None) -> None:
+    """The SDK sends `countryAlpha2: null` when only the country's name is set; Debitura resolves the name."""
+    cases = dc.CasesApi(client)
+    body = CreateCase(
+        currency_code="EUR", amount_to_recover=10.0, debtor=Debtor(type="Company", name="N", country="Norway")
+    )
+    assert body.to_dict()["debtor"].get("countryAlpha2", "absent") in (None, "absent")
+    case = cases.cases_post(**{CREATE_BODY: body})
+    assert (case.debtor.country_alpha2, case.debtor.country) == ("NO", "Norway")
+
+
+def test_an_unsigned_contract_is_the_sdks_422(client: dc.ApiClient) -> None:
+    debtor = Debtor(type="Company", name="N", country_alpha2="DE")
+    body = CreateCase(currency_code="EUR", amount_to_recover=10.0, debtor=debtor)
+    with pytest.raises(ApiException) as refused:
+        dc.CasesApi(client).cases_post(**{CREATE_BODY: body})
+    assert refused.value.status == 422
+    answer = dc.DebituraWebExternalApiContractsV1CasesBusinessErrorResponseApiDTO.from_json(refused.value.body)
+    assert answer.business_errors[0].type == "MissingDebtCollectionContract"
+    assert answer.signing_handoff.combined_signing_url == "https://app.debitura.com/CreditorContracts"
+    body.allow_pending_contracts = True
+    assert dc.CasesApi(client).cases_post(**{CREATE_BODY: body}).lifecycle == "Pending contract signing"

@@ -108,10 +108,10 @@ def test_alternate_keys_references_and_a_parent_s_list(library: TestClient) -> N
     by_isbn = library.get("/library/books/by-isbn/978-0441013593", headers=AUTH)
     assert by_isbn.status_code == 200 and by_isbn.json()["title"] == "Dune"
     missing = library.get("/library/books/by-isbn/000", headers=AUTH)
-    assert missing.status_code == 404 and missing.json()["message"] == "No book with ISBN '000'."
+    assert missing.status_code == 404 and missing.json()["message"] == 'No book with ISBN "000".'
     copy = {"title": "Dune", "author": "Herbert", "isbn": "978-0441013593"}
     taken = library.post("/library/books", headers=AUTH, json=copy)
-    assert taken.status_code == 409 and taken.json()["message"] == "Another book has ISBN '978-0441013593'."
+    assert taken.status_code == 409 and taken.json()["message"] == 'Another book has ISBN "978-0441013593".'
     nowhere = library.post("/library/books", headers=AUTH, json={"title": "Ivanhoe", "author": "Scott", "shelf_id": 9})
     assert nowhere.status_code == 400 and nowhere.json()["message"] == "No shelf 9."
     assert len(library.get("/library/books?limit=10", headers=AUTH).json()) == 3  # both refusals changed nothing

@@ -50,7 +50,8 @@ def test_a_bad_record_fails_start_up_naming_file_record_and_field(broken_dir: Pa
     source = str(broken_dir / "payt.yaml")
     assert raised.value.problems == [
         f"{source}: tasks[1] (id='2'): field 'subject': subject is missing",
-        f"{source}: tasks[1] (id='2'): field 'updated_at': updated_at is invalid: 'not a time' is not a 'date-time'",
+        f"{source}: tasks[1] (id='2'): field 'updated_at': updated_at is invalid: "
+        '"not a time" is not a valid date-time',
     ]
 
 

@@ -89,7 +89,8 @@ def links(response: Any) -> dict[str, str]:
     ("headers", "message"),
     [
         ({}, "Missing API key!"),
-        ({"Authorization": "Bearer abc"}, "Basic"),
+        ({"Authorization": "Token abc"}, "Basic"),
+        ({"Authorization": "Bearer two words"}, "Bearer <token>"),
         (basic(KEY, "secret"), "password empty"),
         (basic(""), "user name"),
         ({"Authorization": "Basic !!!"}, "base64"),

@@ -182,10 +182,6 @@ REFUSED = [
     (DRAFT, "POST", ":set-paid", {"json": {"payment_date": "2024-08-01"}}, ["is draft", "only sent"]),
     (SENT, "POST", ":send", {}, ["is sent", "only draft invoices"]),
     (PAID, "POST", ":send", {}, ["is paid", "only draft invoices"]),
-    (SENT, "PATCH", "", {"json": {"notes": "changed"}}, ["is sent", "only draft invoices can be updated"]),
-    (PAID, "PATCH", "", {"json": {"value": 1}}, ["is paid", "only draft invoices can be updated"]),
-    (SENT, "DELETE", "", {}, ["is sent", "only draft invoices can be deleted"]),
-    (PAID, "DELETE", "", {}, ["is paid", "only draft invoices can be deleted"]),
     # Invoices of archived projects cannot be changed at all.
     (ARCHIVED_PAID, "POST", ":set-unpaid", {}, ["archived"]),
     (ARCHIVED_PAID, "POST", ":set-paid", {}, ["archived"]),
@@ -271,7 +267,7 @@ def test_a_read_only_token_cannot_write(client: TestClient, method: str, path: s
 
 def test_permissions_granted_through_loaded_fixtures(client: TestClient) -> None:
     token = "invoices-only"
-    grant = {"wethod": {"tokens": [{"token": token, "permissions": ["invoices.view", "pipeline.view_other"]}]}}
+    grant = {"wethod": {"tokens": [{"token": token, "permissions": ["invoices.view_other"]}]}}
     assert client.post(f"/__sandbox/tenants/{token}/fixtures", json=grant).status_code == 200
     assert client.get(url("/invoices"), headers=headers(token)).status_code == 200
     projects = client.get(url("/projects"), headers=headers(token))
@@ -367,7 +363,6 @@ def test_tokens_have_separate_worlds(client: TestClient) -> None:
         ({"project_id": 1, "value": "1", "issue_date": "2024-01-01"}, ["value"]),
         ({"project_id": 0, "value": 1, "issue_date": "2024-01-01"}, ["project_id"]),
         ({"project_id": 99, "value": 1, "issue_date": "2024-01-01"}, ["project_id"]),
-        ({"project_id": 1, "value": 1, "issue_date": "2024-01-01", "exchange_rate": 0}, ["exchange_rate"]),
         ({"project_id": 1, "value": 1, "issue_date": "2024-01-01", "invoice_number": "x" * 256}, ["invoice_number"]),
     ],
 )

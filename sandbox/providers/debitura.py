@@ -20,6 +20,7 @@ stays plain JSON, and `settle` finishes whatever is due before each call.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -37,6 +38,7 @@ from sandbox import events, idempotency
 from sandbox.clock import iso8601, parse_iso8601, precise, seconds_of
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.events import WebhookStyle
+from sandbox.messages import as_json
 from sandbox.provider import Call, Provider, Reply, admin_action, handles, hook
 from sandbox.schedule import scheduled
 from sandbox.store import Record, Store
@@ -73,6 +75,12 @@ AGE_BUCKETS_NEEDED = {
 }
 # A debtor in this country has no collection partner (a deterministic 422).
 NO_PARTNER_COUNTRY = "AQ"
+UNITED_STATES = "US"
+PENDING_CONTRACT = "Pending contract signing"
+MISSING_CONTRACT = "MissingDebtCollectionContract"
+SIGNING_URL = ACCOUNT_SOLUTION_URLS["SignContract"]
+# Where a human resolves a business error, by its code (BusinessErrorApiDTO.solutionUrl).
+SOLUTION_URLS = {MISSING_CONTRACT: SIGNING_URL}
 
 
 _RETRY_IN = re.compile(r"retry in (\d+) s")
@@ -83,7 +91,7 @@ SYSTEM_ACTOR: Record = {"type": "System", "name": "Debitura"}
 def reused_key(key: str, operation: str) -> ApiError:
     return ApiError(
         ErrorKind.CONFLICT,
-        f"The Idempotency-Key {key!r} was already used with a different request body.",
+        f"The Idempotency-Key {as_json(key)} was already used with a different request body.",
         code="IdempotencyConflict",
     )
 
@@ -464,16 +472,13 @@ class Debitura(DebituraWebhooks, Provider):
     idempotency = idempotency.idempotent(reused_key)  # POST /cases declares Idempotency-Key
 
     def error_body(self, error: ApiError, status: int) -> Any:
+        """`ApiErrorResponseDto`, for 422 `BusinessErrorResponseApiDTO`: only the members Debitura's schemas allow."""
         code = self.error_code(error)
-        body: dict[str, Any] = {
-            "error": code,
-            "message": error.message,
-            "businessErrors": [{"type": code, "message": error.message, "solutionUrl": None}],
-        }
-        if error.field:
-            body["errors"] = {error.field: [error.message]}
+        business_errors = [{"type": code, "message": error.message, "solutionUrl": SOLUTION_URLS.get(code)}]
         if status == 422:
-            body["signingHandoff"] = None
+            handoff = {"combinedSigningUrl": SIGNING_URL} if code == MISSING_CONTRACT else None
+            return {"businessErrors": business_errors, "signingHandoff": handoff}
+        body: dict[str, Any] = {"error": code, "message": error.message, "businessErrors": business_errors}
         if status == 429:
             body["retryAfter"] = retry_after(error)
         return body
@@ -523,10 +528,19 @@ class Debitura(DebituraWebhooks, Provider):
         draft["dueDate"] = parse_flexible(body.get("dueDate"), "dueDate") or draft["date"]
         debtor_schema = call.resources.spec.component_schema("DebtorDto")["properties"]
         debtor = {key: body["debtor"].get(key) for key in debtor_schema}
-        country = debtor["countryAlpha2"] = debtor["countryAlpha2"].upper()
-        debtor["country"] = debtor_schema["country"]["x-names"].get(country) or debtor["country"]
+        names: dict[str, str] = debtor_schema["country"]["x-names"]
+        country = debtor["countryAlpha2"] = debtor_country(debtor, names)
+        debtor["country"] = names[country]
         if debtor["stateAlpha2"]:
             debtor["stateAlpha2"] = debtor["stateAlpha2"].upper()
+        elif country == UNITED_STATES:
+            raise ApiError(
+                ErrorKind.INVALID,
+                "debtor.stateAlpha2 is missing: it is required for a debtor in the United States.",
+                field="debtor.stateAlpha2",
+            )
+        if body.get("currencyCode") is None:
+            raise ApiError(ErrorKind.INVALID, "currencyCode is missing: send an ISO 4217 code.", field="currencyCode")
         if body.get("assignedUserEmail"):
             user = team_member(store, "email", body["assignedUserEmail"], "assignedUserEmail")
             draft["assignedUser"] = {"email": user["email"], "name": user.get("name")}
@@ -534,6 +548,14 @@ class Debitura(DebituraWebhooks, Provider):
         if country == NO_PARTNER_COUNTRY:
             raise ApiError(
                 ErrorKind.CONFLICT, f"No collection partner covers debtors in {country}.", code="NoPartnerAvailable"
+            )
+        unsigned = not contract_signed(store)
+        if unsigned and not body.get("allowPendingContracts"):
+            raise ApiError(
+                ErrorKind.CONFLICT,
+                "Your debt-collection contract is not signed yet (your open SignContract task): sign it at "
+                f"{SIGNING_URL}, or send allowPendingContracts: true to create the case as {PENDING_CONTRACT}.",
+                code=MISSING_CONTRACT,
             )
         draft["id"] = call.resources.new_id(store, cases)
         division_id = (draft["creditorDivisionId"] or "").lower() or None
@@ -547,9 +569,12 @@ class Debitura(DebituraWebhooks, Provider):
             remainder=gross,
             currency=body["currencyCode"].upper(),
             isTestCase=bool(body.get("isTest", False)),
-            lifecycle="Pending Verification"
+            lifecycle=PENDING_CONTRACT
+            if unsigned
+            else "Pending Verification"
             if body.get("skipDebituraVerification")
             else "Pending Verification Internal",
+            signingHandoff={"combinedSigningUrl": SIGNING_URL} if unsigned else None,
             creditorDivisionId=division_id,
             debtor=debtor,
             creditor=creditor_of(call, division_id),
@@ -597,6 +622,12 @@ class Debitura(DebituraWebhooks, Provider):
         case = call.resources.find(call, "cases")
         require_test_case(case)
         target = call.body["to"]
+        if target is None:
+            raise ApiError(
+                ErrorKind.INVALID,
+                'to is invalid: null is not one of ["Active", "Closed:Paid", "Closed:NoPayment"].',
+                field="to",
+            )
         current = state_of(case)
         if current == target:
             return {"advanced": False, "state": current}
@@ -637,7 +668,7 @@ class Debitura(DebituraWebhooks, Provider):
         if production:
             raise ApiError(
                 ErrorKind.INVALID,
-                f"Tag {tag!r} also marks production cases ({', '.join(production)}); only test cases can be "
+                f"Tag {as_json(tag)} also marks production cases ({', '.join(production)}); only test cases can be "
                 "deleted, so nothing was deleted.",
                 code="NotATestCase",
             )
@@ -746,7 +777,7 @@ def chats_of(store: Store, case_id: str) -> list[Record]:
     return store.derived("chats-by-case", build, watches=("chats",)).get(case_id, [])
 
 
-def tasks_of(store: Store, case_id: str) -> list[Record]:
+def tasks_of(store: Store, case_id: str | None) -> list[Record]:
     """The case's tasks, newest first."""
 
     def build(store: Store) -> dict[str, list[Record]]:
@@ -766,6 +797,58 @@ def unscheduled(record: Record) -> Record:
 # -- case rules --------------------------------------------------------------------
 
 
+def debtor_country(debtor: Record, names: dict[str, str]) -> str:
+    """The debtor's ISO 3166-1 alpha-2 code: `countryAlpha2` when given (it wins), else the code of `country`.
+
+    `country` must be the official English name (any case); an unknown name or
+    code is Debitura's 400 validation error.
+    """
+    code = debtor.get("countryAlpha2")
+    if code is not None:
+        code = code.upper()
+        if code not in names:
+            raise ApiError(
+                ErrorKind.INVALID,
+                f"debtor.countryAlpha2 is invalid: {as_json(code)} is not an ISO 3166-1 alpha-2 country code.",
+                field="debtor.countryAlpha2",
+            )
+        return code
+    name = debtor.get("country")
+    if name is None:
+        raise ApiError(
+            ErrorKind.INVALID,
+            "debtor.countryAlpha2 is missing: send the country's ISO 3166-1 alpha-2 code, "
+            "or its official English name as debtor.country.",
+            field="debtor.countryAlpha2",
+        )
+    found = country_codes(names).get(name.strip().casefold())
+    if found is None:
+        raise ApiError(
+            ErrorKind.INVALID,
+            f"debtor.country is invalid: {as_json(name)} is not the official English name of a country "
+            '(such as "Germany" or "United States"); or send debtor.countryAlpha2.',
+            field="debtor.country",
+        )
+    return found
+
+
+@functools.cache
+def _codes_by_name(names: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {name.casefold(): code for code, name in names}
+
+
+def country_codes(names: dict[str, str]) -> dict[str, str]:
+    """Official English name (case-folded) -> alpha-2 code."""
+    return _codes_by_name(tuple(names.items()))
+
+
+def contract_signed(store: Store) -> bool:
+    """The account's debt-collection contract is signed unless an account-level SignContract task is open."""
+    return not any(
+        task.get("type") == "SignContract" and task.get("status") == "Open" for task in tasks_of(store, None)
+    )
+
+
 def parse_flexible(value: Any, field: str) -> str | None:
     """A request date or date-time (naive means UTC) as a served timestamp; 400 if it is no real instant."""
     if value is None:
@@ -777,7 +860,7 @@ def parse_flexible(value: Any, field: str) -> str | None:
             parsed = parsed.replace(tzinfo=UTC)
         return iso8601(parsed.astimezone(UTC))
     except (ValueError, OverflowError):
-        raise ApiError(ErrorKind.INVALID, f"{field} is not a valid date: {value!r}.", field=field) from None
+        raise ApiError(ErrorKind.INVALID, f"{field} is not a valid date: {as_json(value)}.", field=field) from None
 
 
 def finite(body: Record, field: str) -> float | None:
@@ -1016,7 +1099,7 @@ def complete_task(task: Record, case: Record | None) -> Record:
     }
     filled = {key: task.get(key, default) for key, default in defaults.items()}
     if filled["caseReference"] is None and case is not None:
-        filled["caseReference"] = case.get("reference")
+        filled["caseReference"] = case.get("creditorReference")  # the creditor's reference, as TaskDto says
     return {**filled, **{key: value for key, value in task.items() if key.startswith("_")}}
 
 
@@ -1029,10 +1112,11 @@ def task_problems(task: Record, cases: dict[str, Record]) -> list[str]:
         problems.append(f"field 'caseId': {task_type} is an account-level task; its caseId must be null")
     if task_type in CHAT_TASK_TYPES and not case_id:
         problems.append(f"field 'caseId': {task_type} is resolved on a case's chat; it needs a caseId")
-    if case is not None and task.get("caseReference") is not None and task["caseReference"] != case.get("reference"):
+    reference = case.get("creditorReference") if case is not None else None
+    if case is not None and task.get("caseReference") is not None and task["caseReference"] != reference:
         problems.append(
-            f"field 'caseReference': {task['caseReference']!r} is not the reference of case {case_id} "
-            f"({case.get('reference')!r})"
+            f"field 'caseReference': {task['caseReference']!r} is not the creditor reference of case {case_id} "
+            f"({reference!r})"
         )
     expected = expected_action(task_type, case_id)
     if "action" in task and task["action"] != expected:
@@ -1050,9 +1134,8 @@ def team_member(store: Store, key: str, wanted: str, field: str) -> Record:
     users = store.collection("users").values()
     user = next((u for u in users if str(u.get(key, "")).lower() == wanted.strip().lower()), None)
     if user is None:
-        unknown = (
-            f"No member of your team has id {wanted!r}." if key == "id" else f"{wanted!r} is not a member of your team."
-        )
+        shown = as_json(wanted)
+        unknown = f"No member of your team has id {shown}." if key == "id" else f"{shown} is not a member of your team."
         raise ApiError(ErrorKind.INVALID, unknown, field=field, code="InvalidUser")
     return user
 

@@ -27,10 +27,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox import events
-from sandbox.auth import basic_username
+from sandbox.auth import basic_username, bearer_token
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.events import WebhookStyle
 from sandbox.idempotency import HEADER, idempotent
+from sandbox.messages import as_json
 from sandbox.provider import Call, Provider, Reply, handles, hook
 from sandbox.store import Record, Store
 
@@ -54,7 +55,7 @@ def invalid(message: str, field: str | None = None) -> ApiError:
 
 def reused_key(key: str, operation: str) -> ApiError:
     return invalid(
-        f"The idempotency key {key!r} was already used for a different request ({operation}); "
+        f"The idempotency key {as_json(key)} was already used for a different request ({operation}); "
         "use a new key for a new request.",
         HEADER,
     )
@@ -204,9 +205,15 @@ class Invoiced(InvoicedEvents, Provider):
     # -- wire format ----------------------------------------------------------
 
     def credential(self, headers: dict[str, str]) -> str:
-        if not headers.get("authorization", "").strip():
+        """The API key (HTTP Basic user name) or an OAuth access token (`Bearer`): either names the tenant."""
+        value = headers.get("authorization", "").strip()
+        if not value:
             raise ApiError(ErrorKind.UNAUTHORIZED, MISSING_KEY, headers=WWW_AUTHENTICATE)
         try:
+            if value.partition(" ")[0].lower() == "bearer":
+                token = bearer_token(headers)
+                assert token is not None  # required: a malformed one raised
+                return token
             return basic_username(headers)
         except ApiError as error:
             raise ApiError(ErrorKind.UNAUTHORIZED, error.message, headers=WWW_AUTHENTICATE) from None
@@ -390,7 +397,7 @@ class Invoiced(InvoicedEvents, Provider):
     def new_invoice(self, call: Call, draft: Record) -> None:
         store, body, now = call.records, call.body, unix(call)
         customer = store.get("customers", integer(draft["customer"]))
-        items = build_items(body.get("items", []), {})
+        items = build_items(body.get("items", []), {}, now)
         total = invoice_total(items)
         number(call, "invoices", draft)
         draft["customer"] = customer["id"]
@@ -418,7 +425,7 @@ class Invoiced(InvoicedEvents, Provider):
             raise invalid("Cannot save as a draft because the document has already been issued.", "draft")
         items = old["items"]
         if "items" in body:
-            items = build_items(body["items"], {item["id"]: item for item in old["items"]})
+            items = build_items(body["items"], {item["id"]: item for item in old["items"]}, unix(call))
         total = invoice_total(items)
         if total < old["_amount_paid"]:
             raise invalid(
@@ -535,8 +542,11 @@ def number(call: Call, collection: str, draft: Record) -> None:
     draft["number"] = f"{NUMBERED[collection]}-{counter:04d}"
 
 
-def build_items(requested: list[Record], existing: dict[int, Record]) -> list[Record]:
-    """Line items from a request (new ones without an id yet); nothing is stored."""
+def build_items(requested: list[Record], existing: dict[int, Record], now: int) -> list[Record]:
+    """Line items from a request (new ones without an id yet); nothing is stored.
+
+    A kept item that the request leaves as it was keeps its `updated_at`; a new or changed one is `now`.
+    """
     items: list[Record] = []
     kept: set[int] = set()
     for index, raw in enumerate(requested):
@@ -551,24 +561,25 @@ def build_items(requested: list[Record], existing: dict[int, Record]) -> list[Re
         quantity = checked_money(raw.get("quantity", base.get("quantity", 1)), f"items[{index}].quantity")
         unit_cost = checked_money(raw.get("unit_cost", base.get("unit_cost", 0)), f"items[{index}].unit_cost")
         amount = checked_money(quantity * unit_cost, f"items[{index}]")
-        items.append(
-            {
-                "id": base.get("id"),
-                "object": "line_item",
-                "catalog_item": None,
-                "type": raw.get("type", base.get("type")),
-                "name": raw.get("name", base.get("name", "")),
-                "description": raw.get("description", base.get("description")),
-                "quantity": quantity,
-                "unit_cost": unit_cost,
-                "amount": amount,
-                "discountable": raw.get("discountable", base.get("discountable", True)),
-                "discounts": [],
-                "taxable": raw.get("taxable", base.get("taxable", True)),
-                "taxes": [],
-                "metadata": dict(raw.get("metadata", base.get("metadata", {}))),
-            }
-        )
+        item = {
+            "id": base.get("id"),
+            "object": "line_item",
+            "catalog_item": None,
+            "type": raw.get("type", base.get("type")),
+            "name": raw.get("name", base.get("name", "")),
+            "description": raw.get("description", base.get("description")),
+            "quantity": quantity,
+            "unit_cost": unit_cost,
+            "amount": amount,
+            "discountable": raw.get("discountable", base.get("discountable", True)),
+            "discounts": [],
+            "taxable": raw.get("taxable", base.get("taxable", True)),
+            "taxes": [],
+            "metadata": dict(raw.get("metadata", base.get("metadata", {}))),
+        }
+        unchanged = base and all(base.get(key) == value for key, value in item.items())
+        item["updated_at"] = base["updated_at"] if unchanged else now
+        items.append(item)
     return items
 
 

@@ -16,15 +16,19 @@ the envelope and the rules no table says (archived projects, payment dates).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.provider import Call, Provider, hook
 from sandbox.ratelimit import RateLimit, RateStatus
+from sandbox.spec import Operation
 from sandbox.store import Record, Store
 
 INVALID_DATA_MESSAGE = "You provided invalid data. Check 'failures' for details."
+# Permissions that cover the projects where the token's user is PM or Account; `<name>_other` covers the rest.
+OWN_OR_OTHER = frozenset({"invoices.view", "invoices.create", "invoices.edit", "invoices.delete", "pipeline.view"})
 
 
 class Wethod(Provider):
@@ -32,7 +36,6 @@ class Wethod(Provider):
     fixture_schemas = {"companies": "Company", "tokens": "Token"}
     rate_limit = RateLimit(5000, 3600)
     grant_field = "permissions"
-
 
     def error_body(self, error: ApiError, status: int) -> Any:
         if error.kind is ErrorKind.INVALID:
@@ -48,6 +51,39 @@ class Wethod(Provider):
         if not status.allowed:
             headers["x-ratelimit-retry-after"] = str(status.reset_in)
         return headers
+
+    def authorize(self, credential: str, store: Store, operation: Operation) -> None:
+        """An operation needs each of its permissions, or for the PM/Account ones their `_other` variant.
+
+        Which of the two a record needs is checked once the record is known (`before`, `visible`).
+        """
+        permissions = granted(store.get("tokens", credential), self.grant_field)
+        if permissions is None:
+            return
+        for needed in operation.scopes:
+            if needed not in permissions and not (needed in OWN_OR_OTHER and f"{needed}_other" in permissions):
+                raise ApiError(ErrorKind.FORBIDDEN, f"Missing permission: {needed}")
+
+    def before(self, call: Call) -> None:
+        """The project a call touches decides between a permission and its `_other` variant (403 naming it)."""
+        permissions = granted(call.grant, self.grant_field)
+        needed = next((scope for scope in call.operation.scopes if scope in OWN_OR_OTHER), None)
+        if permissions is None or needed is None:
+            return
+        for project in touched_projects(call):
+            if project is not None:
+                check_project_permission(call, permissions, needed, project)
+
+    @hook("invoices", "visible")
+    def visible_invoices(self, call: Call) -> Callable[[Record], bool] | None:
+        """Invoices of the projects the token may see (its user's own with `invoices.view`, others with `_other`)."""
+        seen = visible_project_ids(call, self.grant_field, "invoices.view")
+        return None if seen is None else lambda invoice: invoice["project_id"] in seen
+
+    @hook("projects", "visible")
+    def visible_projects(self, call: Call) -> Callable[[Record], bool] | None:
+        seen = visible_project_ids(call, self.grant_field, "pipeline.view")
+        return None if seen is None else lambda project: project["id"] in seen
 
     def fixture_key(self, collection: str, record: Record) -> object:
         return record["slug"] if collection == "companies" else super().fixture_key(collection, record)
@@ -86,6 +122,64 @@ class Wethod(Provider):
                 )
         if call.operation.operation_id == "setInvoicePaid":
             draft["payment_date"] = (call.body or {}).get("payment_date") or today(call)
+
+
+def granted(grant: Record | None, grant_field: str) -> frozenset[str] | None:
+    """The permissions a token's fixture grant lists, or None when it may do everything."""
+    if grant is None or grant_field not in grant:
+        return None
+    return frozenset(grant[grant_field])
+
+
+def is_own(project: Record, user_id: int | None) -> bool:
+    """Whether the token's user is the project's PM or Account."""
+    return user_id is not None and user_id in (project.get("pm_id"), project.get("account_id"))
+
+
+def check_project_permission(call: Call, permissions: frozenset[str], needed: str, project: Record) -> None:
+    user_id = (call.grant or {}).get("user_id")
+    if is_own(project, user_id):
+        if needed not in permissions:
+            raise ApiError(
+                ErrorKind.FORBIDDEN,
+                f"Missing permission: {needed} (you are PM or Account of project {project['id']})",
+            )
+    elif f"{needed}_other" not in permissions:
+        raise ApiError(
+            ErrorKind.FORBIDDEN,
+            f"Missing permission: {needed}_other (you are neither PM nor Account of project {project['id']})",
+        )
+
+
+def touched_projects(call: Call) -> list[Record | None]:
+    """The projects a call reads or writes: the named record's, and the one a body's project_id names."""
+    resources = call.resources
+    operation = call.operation.operation_id
+    found: list[Record | None] = []
+    if "id" in call.path:
+        resource = resources.declaration.operations[operation][0]
+        record = resources.find(call, resource)
+        found.append(record if resource.name == "projects" else project_or_none(call, record["project_id"]))
+    body = call.body if isinstance(call.body, dict) else {}
+    if body.get("project_id") is not None:
+        found.append(project_or_none(call, body["project_id"]))  # an unknown one is the handler's 400
+    return found
+
+
+def project_or_none(call: Call, project_id: Any) -> Record | None:
+    resources = call.resources
+    return resources.lookup(call, resources.resource("projects"), project_id, resources.scope_value(call))
+
+
+def visible_project_ids(call: Call, grant_field: str, permission: str) -> frozenset[int] | None:
+    """The ids of the projects whose records the call may list, or None when it may list every one."""
+    permissions = granted(call.grant, grant_field)
+    own, other = permission in (permissions or ()), f"{permission}_other" in (permissions or ())
+    if permissions is None or (own and other):
+        return None
+    user_id = (call.grant or {}).get("user_id")
+    projects = call.records.collection("projects").values()
+    return frozenset(project["id"] for project in projects if (own if is_own(project, user_id) else other))
 
 
 def today(call: Call) -> str:

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.messages import as_json
 from sandbox.resources.schema import X_SANDBOX
 from sandbox.spec import Spec, SpecError
 from sandbox.validation import compile_check
@@ -45,8 +46,11 @@ class Refusal:
     code: str | None = None
 
     def error(self, **variables: Any) -> ApiError:
-        """The ApiError to raise, its message filled in (`{id}`, `{value!r}`, ...; None reads `null`)."""
-        values = {key: "null" if value is None else value for key, value in variables.items()}
+        """The ApiError to raise, its message filled in (`{id}`, `{value!r}`, ...).
+
+        `{name}` shows a value as text (None reads `null`); `{name!r}` shows it as JSON (`"INV-7"`, `null`).
+        """
+        values = {key: _Shown(value) for key, value in variables.items()}
         message = self.message.format_map(_Lenient(values))
         return ApiError(self.kind, message, code=self.code, field=variables.get("field"))
 
@@ -54,6 +58,19 @@ class Refusal:
     def parse(cls, raw: dict[str, Any] | None, default_kind: ErrorKind, default_message: str) -> Refusal:
         raw = raw or {}
         return cls(ErrorKind(raw.get("kind", default_kind.value)), raw.get("message", default_message), raw.get("code"))
+
+
+class _Shown:
+    """A message value: as text for `{name}`, as JSON (not Python's repr) for `{name!r}`."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return format("null" if self.value is None else self.value, spec)
+
+    def __repr__(self) -> str:
+        return as_json(self.value)
 
 
 class _Lenient(dict):
@@ -121,7 +138,7 @@ class Transition:
     requirement: str
     sets: dict[str, Any]  # fields it sets to fixed values
     from_body: tuple[str, ...]  # fields it copies from the request body
-    permission: str | None  # when refused and the token lacks this permission, a 403 naming it instead
+    permission: str | None  # its holder may do the operation from any state; others get a 403 naming it
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,10 @@ class Listing:
                 wanted[spec_filter.field] = values
             else:
                 residual.append(matcher(spec_filter, values))
+        visible_hook = self.hook(resource, "visible")  # which records this call may see, when not all
+        visible = visible_hook(call) if visible_hook is not None else None
+        if visible is not None:
+            residual.append(visible)
         groups = self._groups(index, resource, scope, wanted)
         present_hook = self.hook(resource, "present")
         records = store.collection(resource.name)
