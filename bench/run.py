@@ -631,6 +631,7 @@ def write_mixes() -> dict[str, list[Request]]:
         "dueDate": "2026-10-01T00:00:00",
         "isTest": True,
         "debtor": {"type": "Company", "name": "Debtor GmbH", "countryAlpha2": "de"},
+        "allowPendingContracts": True,  # the demo account's contract is unsigned
     }
     return {
         "payt": [

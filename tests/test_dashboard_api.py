@@ -96,6 +96,7 @@ def test_the_engines_own_collections_are_not_listed_as_records(client: TestClien
         "dueDate": "2026-10-01T00:00:00",
         "isTest": True,
         "debtor": {"type": "Company", "name": "D", "countryAlpha2": "de"},
+        "allowPendingContracts": True,  # the demo account's contract is unsigned
     }
     created = client.post("/debitura/v1/cases", headers={**key, "Idempotency-Key": "k-1"}, json=body)
     assert created.status_code == 200, created.text  # it wrote an event and an idempotency key as well as the case
@@ -155,7 +156,7 @@ def test_a_bad_edit_names_each_field_and_changes_nothing(client: TestClient) -> 
     error = response.json()["error"]
     assert error["code"] == "invalid_record"
     assert {problem["field"] for problem in error["invalid"]} == {"updated_at", "subject"}
-    assert "'not a time' is not a 'date-time'" in next(
+    assert '"not a time" is not a valid date-time' in next(
         p["message"] for p in error["invalid"] if p["field"] == "updated_at"
     )
     assert payt_task(client).json() == before

@@ -134,7 +134,7 @@ def test_a_bad_edit_is_refused_beside_its_field_and_saves_nothing(
     open_record(page, server, credential, "payt", "tasks", "5001")
     edit_field(page, "updated_at", "next tuesday")
     beside = page.locator("#" + page.get_by_label("updated_at", exact=True).get_attribute("aria-describedby"))
-    beside.get_by_text("'next tuesday' is not a 'date-time'").wait_for()
+    beside.get_by_text('"next tuesday" is not a valid date-time').wait_for()
     assert page.get_by_label("updated_at", exact=True).get_attribute("aria-invalid") == "true"
     assert "Not saved" in page.get_by_role("alert").inner_text()
     page.screenshot(path=shots / "dashboard-refused-edit.png")

@@ -15,6 +15,7 @@ from sandbox.delivery import resolves_privately
 from sandbox.engine import Settings
 from sandbox.pytest_plugin import SandboxTenant
 from sandbox.webhook_receiver import WebhookReceiver
+from tests.debitura_contract import sign_contract
 
 CASE_BODY = {
     "currencyCode": "EUR",
@@ -31,6 +32,7 @@ def key() -> str:
 
 @pytest.fixture
 def debitura(live_url: str, key: str) -> Iterator[httpx.Client]:
+    sign_contract(live_url, key)
     with httpx.Client(base_url=f"{live_url}/debitura/v1", headers={"XApiKey": key}, timeout=5) as client:
         yield client
 

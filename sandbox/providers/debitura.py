@@ -78,6 +78,11 @@ NO_PARTNER_COUNTRY = "AQ"
 UNITED_STATES = "US"
 PENDING_CONTRACT = "Pending contract signing"
 MISSING_CONTRACT = "MissingDebtCollectionContract"
+# Only POST /cases answers a 422 as `BusinessErrorResponseApiDTO`; Debitura's other 422s (webhooks,
+# divisions) are `ApiErrorResponseDto` like its other errors.
+CASE_CREATION_RULES = frozenset(
+    {MISSING_CONTRACT, "NoPartnerAvailable", "DuplicateCreditorReference", "IdempotencyConflict"}
+)
 SIGNING_URL = ACCOUNT_SOLUTION_URLS["SignContract"]
 # Where a human resolves a business error, by its code (BusinessErrorApiDTO.solutionUrl).
 SOLUTION_URLS = {MISSING_CONTRACT: SIGNING_URL}
@@ -472,10 +477,10 @@ class Debitura(DebituraWebhooks, Provider):
     idempotency = idempotency.idempotent(reused_key)  # POST /cases declares Idempotency-Key
 
     def error_body(self, error: ApiError, status: int) -> Any:
-        """`ApiErrorResponseDto`, for 422 `BusinessErrorResponseApiDTO`: only the members Debitura's schemas allow."""
+        """`ApiErrorResponseDto`, for case creation's 422 `BusinessErrorResponseApiDTO`: only the members allowed."""
         code = self.error_code(error)
         business_errors = [{"type": code, "message": error.message, "solutionUrl": SOLUTION_URLS.get(code)}]
-        if status == 422:
+        if status == 422 and code in CASE_CREATION_RULES:
             handoff = {"combinedSigningUrl": SIGNING_URL} if code == MISSING_CONTRACT else None
             return {"businessErrors": business_errors, "signingHandoff": handoff}
         body: dict[str, Any] = {"error": code, "message": error.message, "businessErrors": business_errors}
