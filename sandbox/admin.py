@@ -36,7 +36,7 @@ class Admin(Provider):
 
     @handles("getHealth")
     def health(self, call: Call) -> Any:
-        return {"status": "ok", "providers": sorted(call.engine.providers)}
+        return {"status": "ok", "providers": sorted(call.engine.providers), "tenants": call.engine.tenants.held()}
 
     @handles("getSpec")
     def spec(self, call: Call) -> Reply:
