@@ -98,6 +98,10 @@ class SqliteStorage:
         self._stores: dict[str, dict[str, Store]] = {}
         self._dirty: dict[tuple[str, str], Store] = {}
         self._tenant_states: dict[str, dict[str, Any]] = {}
+        # Rows known to be on disk, per credential: (provider, None) for a store, (provider, name) for a
+        # collection; a write to a known store or collection skips re-inserting them.
+        self._known: dict[str, set[tuple[str, str | None]]] = {}
+        self._replaced: set[str] = set()  # tenants whose stores were swapped for restored ones
         self._position = self.db.execute("SELECT COALESCE(MAX(position), 0) FROM records").fetchone()[0]
 
     def close(self) -> None:
@@ -150,11 +154,13 @@ class SqliteStorage:
             owned.setdefault(collection, {})[key] = freeze(decode(data))
         store.adopt(owned, decode(sequences))
         store.log = Persisted(self, credential, provider)
+        self._known.setdefault(credential, set()).update([(provider, None), *((provider, name) for name in owned)])
         return store
 
     def replace(self, credential: str, stores: dict[str, Store]) -> None:
         self.flush()
-        self._delete_stores(credential)
+        self._replaced.add(credential)  # its old rows go in the same transaction as the new ones
+        self._known.pop(credential, None)
         self._stores[credential] = dict(stores)
         for provider, store in stores.items():
             store.log = Persisted(self, credential, provider)
@@ -173,6 +179,7 @@ class SqliteStorage:
     def release(self, credential: str) -> None:
         self.flush()
         self._stores.pop(credential, None)
+        self._known.pop(credential, None)
 
     def drop(self, credential: str) -> bool:
         self.flush()
@@ -186,12 +193,14 @@ class SqliteStorage:
     def drop_all(self) -> None:
         self.flush()
         self._stores.clear()
+        self._known.clear()
         with self.db:
             self.db.execute("BEGIN")
             for table in ("tenants", "stores", "collections", "records"):
                 self.db.execute(f"DELETE FROM {table}")
 
     def _delete_stores(self, credential: str) -> None:
+        self._known.pop(credential, None)
         for table in ("stores", "collections", "records"):
             self.db.execute(f"DELETE FROM {table} WHERE credential = ?", (credential,))
 
@@ -203,14 +212,19 @@ class SqliteStorage:
             return
         dirty, self._dirty = self._dirty, {}
         states, self._tenant_states = self._tenant_states, {}
+        replaced, self._replaced = self._replaced, set()
         db = self.db
         db.execute("BEGIN")
         try:
-            db.executemany(
-                "INSERT INTO tenants (credential, state) VALUES (?, ?) "
-                "ON CONFLICT (credential) DO UPDATE SET state = excluded.state",
-                [(credential, encode(state)) for credential, state in states.items()],
-            )
+            for credential in replaced:
+                for table in ("stores", "collections", "records"):
+                    db.execute(f"DELETE FROM {table} WHERE credential = ?", (credential,))
+            if states:
+                db.executemany(
+                    "INSERT INTO tenants (credential, state) VALUES (?, ?) "
+                    "ON CONFLICT (credential) DO UPDATE SET state = excluded.state",
+                    [(credential, encode(state)) for credential, state in states.items()],
+                )
             for (credential, provider), store in dirty.items():
                 self._write_store(credential, provider, store)
             db.execute("COMMIT")
@@ -221,24 +235,25 @@ class SqliteStorage:
     def _write_store(self, credential: str, provider: str, store: Store) -> None:
         db = self.db
         changes = store.take_changes()
-        db.execute(
-            "INSERT INTO stores (credential, provider, based, sequences) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (credential, provider) DO UPDATE SET sequences = excluded.sequences",
-            (credential, provider, int(store.base is not None), encode(store.sequences)),
-        )
+        known = self._known.get(credential)
+        if known is None:
+            known = self._known[credential] = set()
+        if (provider, None) not in known or changes.sequences:
+            db.execute(
+                "INSERT INTO stores (credential, provider, based, sequences) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (credential, provider) DO UPDATE SET sequences = excluded.sequences",
+                (credential, provider, int(store.base is not None), encode(store.sequences)),
+            )
+            known.add((provider, None))
         where = (credential, provider)
         for name in changes.whole:
-            db.execute(
-                "INSERT OR IGNORE INTO collections (credential, provider, name) VALUES (?, ?, ?)", (*where, name)
-            )
+            self._own(known, where, name)
             db.execute("DELETE FROM records WHERE credential = ? AND provider = ? AND collection = ?", (*where, name))
             self._insert(where, name, store.collection(name).items())
         for name, keys in changes.records.items():
             if name in changes.whole:
                 continue
-            db.execute(
-                "INSERT OR IGNORE INTO collections (credential, provider, name) VALUES (?, ?, ?)", (*where, name)
-            )
+            self._own(known, where, name)
             records = store.collection(name)
             for key, removed in keys.items():
                 record = records.get(key)
@@ -256,6 +271,14 @@ class SqliteStorage:
                     "ON CONFLICT (credential, provider, collection, key) DO UPDATE SET data = excluded.data",
                     (*where, name, key, self._position, encode(record)),
                 )
+
+    def _own(self, known: set[tuple[str, str | None]], where: tuple[str, str], name: str) -> None:
+        """Mark a collection as the store's own on disk (once)."""
+        if (where[1], name) not in known:
+            self.db.execute(
+                "INSERT OR IGNORE INTO collections (credential, provider, name) VALUES (?, ?, ?)", (*where, name)
+            )
+            known.add((where[1], name))
 
     def _insert(self, where: tuple[str, str], name: str, records: Iterable[tuple[str, Record]]) -> None:
         rows = []

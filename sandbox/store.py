@@ -152,25 +152,26 @@ class Changes(NamedTuple):
     whole: set[str]
 
 
+NOTHING: frozenset[str] = frozenset()
+
+
 class Store:
     """The records of one provider in one tenant."""
 
+    # Slots: a tenant has one store per provider, and a shared sandbox holds many tenants.
+    __slots__ = ("_changes", "_collections", "_derived", "_owned", "_undo", "base", "log", "sequences")
+
     def __init__(self, base: Store | None = None) -> None:
-        self._collections: dict[str, dict[str, Record]] = {}
-        self.sequences: dict[str, int] = {}
+        # With a base, the collections and sequences are the base's objects until the first write.
+        self._collections: dict[str, dict[str, Record]] = {} if base is None else base._collections
+        self.sequences: dict[str, int] = {} if base is None else base.sequences
         # name -> (index, collections it watches)
         self._derived: dict[str, tuple[Any, frozenset[str]]] = {}
         self._undo: list[Callable[[], None]] | None = None
         self.base = base
-        # Collections still the base's (copied on their first write), and collections this store wrote.
-        self._shared: set[str] = set()
-        self._owned: set[str] = set()
-        if base is not None:
-            self._collections = dict(base._collections)
-            self.sequences = dict(base.sequences)
-            self._shared = set(base._collections)
+        self._owned = NOTHING  # with a base: the collections this store holds itself (copied or created)
         self.log: ChangeLog | None = None
-        self._changes = Changes({}, set(), set())
+        self._changes: Changes | None = None
 
     # -- reading ------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class Store:
         """Records of a collection by their key (a string), in insertion order; read-only."""
         found = self._collections.get(name)
         if found is None:
+            self._own_names()
             found = self._collections[name] = {}
         return MappingProxyType(found)
 
@@ -242,9 +244,11 @@ class Store:
 
     def set_sequence(self, name: str, value: int) -> None:
         previous = self.sequences.get(name)
+        if self.base is not None and self.sequences is self.base.sequences:
+            self.sequences = dict(self.sequences)
         self.sequences[name] = value
         if self.log is not None:
-            self._changes.sequences.add(name)
+            self.changes().sequences.add(name)
             self.log.changed(self)
         if self._undo is not None:
             self._undo.append(lambda: self._restore_sequence(name, previous))
@@ -256,14 +260,12 @@ class Store:
             self.sequences[name] = previous
 
     def _write(self, name: str, key: str, new: Record | None) -> Record | None:
-        if self._shared and name in self._shared:
+        if self.base is not None and name not in self._owned:
             self._copy(name)
         records = self._collections.get(name)
         created = records is None
         if records is None:
             records = self._collections[name] = {}
-            if self.base is not None:
-                self._owned.add(name)
         old = records.get(key)
         if self._undo is not None:
             if old is not None and new is not None:  # a replacement keeps its place: put the old one back
@@ -280,42 +282,56 @@ class Store:
             self._logged(name, key, new is None)
         return old
 
+    def _own_names(self) -> None:
+        """Give this store its own mapping of collections (it starts as the base's)."""
+        if self.base is not None and self._collections is self.base._collections:
+            self._collections = dict(self._collections)
+
     def _copy(self, name: str) -> None:
-        """Make a collection shared with the base this store's own (before its first write)."""
-        self._collections[name] = dict(self._collections[name])
-        self._shared.discard(name)
-        self._owned.add(name)
+        """Make a collection this store's own (before its first write to it), a copy of the base's."""
+        self._own_names()
+        found = self._collections.get(name)
+        if found is not None:
+            self._collections[name] = dict(found)
+        self._owned = self._owned | {name}
         if self.log is not None:
-            self._changes.whole.add(name)
+            self.changes().whole.add(name)
             self.log.changed(self)
 
+    def changes(self) -> Changes:
+        """The changes logged since the last `take_changes`."""
+        if self._changes is None:
+            self._changes = Changes({}, set(), set())
+        return self._changes
+
     def _logged(self, name: str, key: str, removed: bool) -> None:
-        keys = self._changes.records.get(name)
+        changes = self.changes()
+        keys = changes.records.get(name)
         if keys is None:
-            keys = self._changes.records[name] = {}
+            keys = changes.records[name] = {}
         keys[key] = removed or keys.get(key, False)
         assert self.log is not None
         self.log.changed(self)
 
     def adopt(self, collections: dict[str, dict[str, Record]], sequences: dict[str, int]) -> None:
         """Take records read back from disk as this store's own collections (replacing the base's)."""
+        self._own_names()
         for name, records in collections.items():
             self._collections[name] = records
-            self._shared.discard(name)
-            if self.base is not None:
-                self._owned.add(name)
+        if self.base is not None:
+            self._owned = self._owned | set(collections)
         self.sequences = dict(sequences)
 
     def take_changes(self) -> Changes:
         """The changes since the last call (for the log to write), forgetting them."""
-        changes, self._changes = self._changes, Changes({}, set(), set())
+        changes, self._changes = self.changes(), None
         return changes
 
     def rewrite_all(self) -> None:
         """Log every collection and sequence as changed (a store restored from a snapshot)."""
         if self.log is not None:
-            self._changes.whole.update(self._collections)
-            self._changes.sequences.update(self.sequences)
+            self.changes().whole.update(self._collections)
+            self.changes().sequences.update(self.sequences)
             self.log.changed(self)
 
     def _undoing(self, name: str, key: str, old: Record | None, created: bool, removing: bool) -> Callable[[], None]:
@@ -407,7 +423,11 @@ class Transaction:
             store._undo = []
             if store.log is not None:  # what to log if the block is undone: only what was logged before it
                 changes = store._changes
-                self.logged = Changes({n: dict(k) for n, k in changes.records.items()}, set(changes.sequences), set())
+                self.logged = (
+                    Changes({}, set(), set())
+                    if changes is None
+                    else Changes({n: dict(k) for n, k in changes.records.items()}, set(changes.sequences), set())
+                )
         return store
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
@@ -421,7 +441,7 @@ class Transaction:
             if self.logged is not None:
                 # Undone writes leave the records as they were; a collection copied from the base stays
                 # copied (and must be written whole), which is what `whole` still says.
-                store._changes = Changes(self.logged.records, self.logged.sequences, store._changes.whole)
+                store._changes = Changes(self.logged.records, self.logged.sequences, store.changes().whole)
 
 
 def same(old: Any, new: Any) -> bool:
