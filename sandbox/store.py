@@ -165,8 +165,8 @@ class Store:
         # With a base, the collections and sequences are the base's objects until the first write.
         self._collections: dict[str, dict[str, Record]] = {} if base is None else base._collections
         self.sequences: dict[str, int] = {} if base is None else base.sequences
-        # name -> (index, collections it watches)
-        self._derived: dict[str, tuple[Any, frozenset[str]]] = {}
+        # name -> (index, collections it watches, whether it is the base's)
+        self._derived: dict[str, tuple[Any, frozenset[str], bool]] = {}
         self._undo: list[Callable[[], None]] | None = None
         self.base = base
         self._owned = NOTHING  # with a base: the collections this store holds itself (copied or created)
@@ -294,6 +294,8 @@ class Store:
         if found is not None:
             self._collections[name] = dict(found)
         self._owned = self._owned | {name}
+        if self._derived:
+            self._drop_borrowed(name)
         if self.log is not None:
             self.changes().whole.add(name)
             self.log.changed(self)
@@ -318,6 +320,7 @@ class Store:
         self._own_names()
         for name, records in collections.items():
             self._collections[name] = records
+            self._drop_borrowed(name)
         if self.base is not None:
             self._owned = self._owned | set(collections)
         self.sequences = dict(sequences)
@@ -372,14 +375,22 @@ class Store:
         if found is None:
             base = self.base
             if base is not None and self._owned.isdisjoint(watches):
-                return base.derived(name, build, watches)
+                index = base.derived(name, build, watches)
+                self._derived[name] = (index, base._derived[name][1], True)  # dropped by the first write it watches
+                return index
             index = build(self)
-            self._derived[name] = (index, frozenset(watches))
+            self._derived[name] = (index, frozenset(watches), False)
             return index
         return found[0]
 
+    def _drop_borrowed(self, collection: str) -> None:
+        """Forget the base's indexes that watch a collection this store is about to hold itself."""
+        for name, (_, watches, borrowed) in list(self._derived.items()):
+            if borrowed and collection in watches:
+                del self._derived[name]
+
     def _signal(self, change: Change) -> None:
-        for name, (index, watches) in list(self._derived.items()):
+        for name, (index, watches, _) in list(self._derived.items()):
             if change.collection not in watches:
                 continue
             apply = getattr(index, "apply", None)

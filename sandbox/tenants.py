@@ -87,6 +87,7 @@ class TenantRegistry:
         self.persistent = self.storage.persistent
         self.limits = limits or Limits()
         self._ordered = self.limits.max_tenants is not None or self.limits.idle_seconds is not None
+        self._bookkeeping = self._ordered or self.persistent  # get() has more to do than a lookup
         self._monotonic = monotonic
         self._next_sweep = 0.0 if self.limits.idle_seconds is not None else math.inf
         self._tenants: dict[str, Tenant] = {}  # least recently used first, when `_ordered`
@@ -95,6 +96,8 @@ class TenantRegistry:
 
     def get(self, credential: str) -> Tenant:
         tenant = self._tenants.get(credential)
+        if tenant is not None and not self._bookkeeping:
+            return tenant  # the common case: nothing to note
         if tenant is None:
             tenant = self._arrive(credential)
         elif self._ordered:
@@ -107,11 +110,16 @@ class TenantRegistry:
         return self._tenants.get(credential)
 
     def base(self, provider_name: str) -> Store:
-        """The provider's records as its fixtures seed them: shared by every store until it writes."""
+        """The provider's records as its fixtures seed them: shared by every store until it writes.
+
+        A name that is no provider's (a store of the tenant's own, say) has an empty base.
+        """
         base = self._bases.get(provider_name)
         if base is None:
             base = self._bases[provider_name] = Store()
-            self.providers[provider_name].seed(base, copy.deepcopy(self.fixtures(provider_name)))
+            provider = self.providers.get(provider_name)
+            if provider is not None:
+                provider.seed(base, copy.deepcopy(self.fixtures(provider_name)))
         return base
 
     def store(self, tenant: Tenant, provider: Seeds) -> Store:

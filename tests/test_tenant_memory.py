@@ -47,12 +47,15 @@ def test_a_list_index_of_the_shared_records_is_built_once() -> None:
         for token in ("lister_a", "lister_b"):
             assert client.get("/payt/v1/tasks?administration_id=adm_1001", headers=bearer(token)).status_code == 200
         stores = [engine.tenants.find(token).stores["payt"] for token in ("lister_a", "lister_b")]  # type: ignore[union-attr]
-        assert all(not store._derived for store in stores)  # both used the base's index
-        assert engine.tenants.base("payt")._derived
+        base_index = engine.tenants.base("payt")._derived["list:tasks"][0]
+        assert all(store._derived["list:tasks"][0] is base_index for store in stores)  # both use the base's
         client.patch(MARK, data=FORM, headers=bearer("lister_a"))
         listed = client.get("/payt/v1/tasks?administration_id=adm_1001&per_page=100", headers=bearer("lister_a"))
-        assert any(task["completed_at"] for task in listed.json()["data"])
-        assert stores[0]._derived and not stores[1]._derived
+        assert next(task for task in listed.json()["data"] if task["id"] == "5002")["completed_at"] is not None
+        assert stores[0]._derived["list:tasks"][0] is not base_index  # its own, built after its write
+        assert stores[1]._derived["list:tasks"][0] is base_index
+        others = client.get("/payt/v1/tasks?administration_id=adm_1001&per_page=100", headers=bearer("lister_b"))
+        assert next(task for task in others.json()["data"] if task["id"] == "5002")["completed_at"] is None
 
 
 def test_a_rolled_back_write_in_a_shared_store_changes_nothing() -> None:
