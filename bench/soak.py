@@ -7,8 +7,12 @@ tenant's journal is full after the first ~100,000 requests and stays so) takes
 `--requests` requests from wrk over `--connections` connections, spread over
 `--tenants` credentials: reads and writes on all four providers, while a global
 fault rule answers 503 to 1% of the calls (probability 0.01, seeded). Writes
-carry their tenant's name (`soak-<n>`) and toggle state back and forth, so the
-data stays the same size.
+carry their tenant's name (`soak-<n>`); Payt's, Invoiced's and Wethod's toggle
+or overwrite state, so their data stays the same size. Debitura's create a
+test case and later delete the tenant's test cases by tag; Debitura keeps a
+tombstone of every deleted case (`deletedCases`, to tell a deleted case from
+an unknown one), so its data grows with every cycle (`--debitura-writes none`
+swaps those two calls for reads).
 
 It checks, and prints as JSON:
 - no 5xx answer but the injected 503s (their count equals the rule's `fired`);
@@ -112,6 +116,10 @@ local operations = {
   function(t, n) return debitura(t, "GET", "/cases/" .. "%s") end,
   function(t, n) return debitura(t, "DELETE", "/test/cases?tag=soak") end,
 }
+if DEBITURA_READS_ONLY then
+  operations[9] = function(t, n) return debitura(t, "GET", "/cases?PageSize=20") end
+  operations[14] = function(t, n) return debitura(t, "GET", "/cases/" .. "%s" .. "/chats") end
+end
 
 init = function(args)
   tenants = tonumber(args[1])
@@ -221,13 +229,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=15, help="seconds per wrk run (RSS is sampled between)")
     parser.add_argument("--baseline", type=int, default=100_000, help="requests before the RSS baseline")
+    parser.add_argument(
+        "--debitura-writes",
+        choices=["cases", "none"],
+        default="cases",
+        help="cases: create a test case, later delete it by tag (Debitura keeps a tombstone per deleted case, "
+        "so its data grows); none: two more Debitura reads instead",
+    )
     parser.add_argument("serve_options", nargs="*", help="more `sandbox serve` options (after --)")
     options = parser.parse_args(argv)
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("bench.soak needs wrk (apt-get install wrk)")
 
-    lua = WRK_SCRIPT.replace('"%s"', f'"{DEBITURA_CASE}"').replace("%%", "%") + WRK_THREAD_CODE
+    reads_only = "true" if options.debitura_writes == "none" else "false"
+    lua = f"DEBITURA_READS_ONLY = {reads_only}\n" + WRK_SCRIPT.replace('"%s"', f'"{DEBITURA_CASE}"').replace("%%", "%")
+    lua += WRK_THREAD_CODE
     with tempfile.TemporaryDirectory(prefix="sandbox-soak-") as directory:
         script = Path(directory) / "soak.lua"
         script.write_text(lua, encoding="utf-8")
@@ -262,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     growth = final / baseline - 1
     unexpected = {status: count for status, count in statuses.items() if status >= 500 and status != 503}
     report = {
+        "debitura_writes": options.debitura_writes,
         "requests": done,
         "tenants": options.tenants,
         "connections": options.connections,
