@@ -220,7 +220,7 @@ class Engine:
         storage = SqliteStorage(self.settings.state_path) if self.settings.state_path else None
         limits = Limits(self.settings.max_tenants, self.settings.tenant_idle_seconds)
         self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit, storage, limits)
-        self.admin_guard = admin_guard(self.settings.admin_token)
+        self.admin_guard = admin_guard(self.settings.admin_token, self.admin)
         self.declared = DeclaredCredentials(self.fixtures_for) if self.settings.credentials == "declared" else None
         self.faults = FaultSet()
         for rule in self.settings.faults:
@@ -301,7 +301,7 @@ class Engine:
             error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}. Mounted: {mounts}.")
             return self.render(self.admin.error_reply(error))
         if service is self.admin and self.admin_guard is not None:
-            refused = self.admin_guard.refusal(path, scope["headers"])
+            refused = self.admin_guard.refusal(scope["method"], path, scope["headers"])
             if refused is not None:
                 return self.render(self.admin.error_reply(refused))
         exchange = Exchange(self, service, scope, receive)
