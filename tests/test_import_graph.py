@@ -101,17 +101,8 @@ if TYPE_CHECKING:
 def late():
     from sandbox.errors import ApiError
 """
-    modules = {
-        "sandbox",
-        "sandbox.spec",
-        "sandbox.store",
-        "sandbox.clock",
-        "sandbox.engine",
-        "sandbox.errors",
-        "sandbox.providers",
-        "sandbox.providers.payt",
-        "sandbox.provider",
-    }
+    modules = {"sandbox", "sandbox.spec", "sandbox.store", "sandbox.clock", "sandbox.engine", "sandbox.errors",
+               "sandbox.providers", "sandbox.providers.payt", "sandbox.provider"}
     found = imported_modules(ast.parse(source), "sandbox.provider", False, modules)
     assert found == modules - {"sandbox.provider"}
 

@@ -25,9 +25,9 @@ PROVIDERS = sorted(providers.discover())
 
 def test_the_admin_module_imports_no_provider() -> None:
     tree = ast.parse((ROOT / "sandbox" / "admin.py").read_text(encoding="utf-8"))
-    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)] + [
-        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    ]
+    imported = [
+        node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    ] + [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     assert not [name for name in imported if name.startswith("sandbox.providers")]
     source = (ROOT / "sandbox" / "admin.py").read_text(encoding="utf-8").lower()
     assert not [name for name in PROVIDERS if name in source]

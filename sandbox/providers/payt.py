@@ -24,6 +24,7 @@ class Payt(Provider):
     fixture_schemas = {"administrations": "Administration", "tasks": "FixtureTask", "tokens": "Token"}
     error_statuses = {ErrorKind.INVALID: 422, ErrorKind.PRECONDITION: 422, ErrorKind.CONFLICT: 422}
 
+
     def error_body(self, error: ApiError, status: int) -> Any:
         return {"code": self.error_code(error), "message": error.message}
 

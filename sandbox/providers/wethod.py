@@ -33,6 +33,7 @@ class Wethod(Provider):
     rate_limit = RateLimit(5000, 3600)
     grant_field = "permissions"
 
+
     def error_body(self, error: ApiError, status: int) -> Any:
         if error.kind is ErrorKind.INVALID:
             failures = [

@@ -29,7 +29,6 @@ def declaration_problem(raw: Any) -> ValidationError | None:
         return None
     return best_match(Draft202012Validator(X_SANDBOX).iter_errors(raw))
 
-
 ROLES = frozenset({"list", "retrieve", "create", "update", "delete", "action"})
 ID_STYLES = frozenset({"integer", "string-sequence", "uuid"})
 TIMESTAMP_FORMATS = frozenset({"iso8601", "iso8601-ms", "unix"})
