@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def serve_command(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (SpecError, FixtureError) as exc:
         print(f"sandbox: cannot start:\n{exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"sandbox: cannot start: --state {args.state}: {exc} (is another sandbox using it?)", file=sys.stderr)
         return 1
     engine = app.state.engine
     gc.freeze()  # specs, validators and fixtures live as long as the server: keep them out of GC passes

@@ -90,9 +90,13 @@ class SqliteStorage:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0.1)
+        # One process per file: each holds its tenants in memory, so a second one would serve stale worlds.
+        # The exclusive lock is taken by the first write (the schema) and held until the process ends.
+        self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("BEGIN IMMEDIATE")
         self.db.executescript(SCHEMA)
         # Stores of tenants held in memory; stores with changes not yet written.
         self._stores: dict[str, dict[str, Store]] = {}

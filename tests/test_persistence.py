@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.engine import Engine, Settings
+from sandbox.sqlite_storage import SqliteStorage
 
 PAYT = {"Authorization": "Bearer persist_payt"}
 INVOICED = {"Authorization": "Basic " + base64.b64encode(b"persist_invoiced:").decode()}
@@ -122,3 +124,12 @@ def test_snapshots_work_the_same_with_either_store(tmp_path: Path, on_disk: bool
     if on_disk:
         with sandbox(state) as client:
             assert client.get(f"{ADMIN}/persist_wethod/state").json() == snapshot
+
+
+def test_one_process_per_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.db"
+    first = SqliteStorage(state)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        SqliteStorage(state)  # a second sandbox would serve worlds the first has moved on from
+    first.close()
+    SqliteStorage(state).close()
