@@ -345,10 +345,21 @@ def case1_sequences() -> list[list[Request]]:
     return [[Request("GET", path, AUTH) for path in CASE1_PATHS]]
 
 
-def case_get_task(generator, options) -> Row:
-    with sandbox() as server:
+@contextlib.contextmanager
+def state_options(on_disk: bool) -> Iterator[tuple[str, ...]]:
+    """`--state FILE` in a fresh directory (removed afterwards) when `on_disk`, else nothing."""
+    if not on_disk:
+        yield ()
+        return
+    with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as directory:
+        yield ("--state", str(Path(directory) / "state.db"))
+
+
+def case_get_task(generator, options, on_disk: bool = False) -> Row:
+    with state_options(on_disk) as extra, sandbox(*extra) as server:
         m = generator.run(server, case1_sequences(), options.connections, options.duration)
-        row = Row("1. Payt GET /v1/tasks/{id} (validation + journal)", m, server.peak_mib())
+        suffix = ", --state (SQLite)" if on_disk else ""
+        row = Row(f"1. Payt GET /v1/tasks/{{id}} (validation + journal){suffix}", m, server.peak_mib())
     row.target = ">= 4000 req/s, >= 3x Prism, p99 < 20 ms"
     row.met = m.rate >= 4000 and m.p99_ms < 20 and m.errors == 0
     return row
@@ -379,9 +390,9 @@ def case_list_tasks(generator, options, count: int) -> Row:
     return row
 
 
-def case_mark_unmark(generator, options) -> Row:
+def case_mark_unmark(generator, options, on_disk: bool = False) -> Row:
     tasks = max(options.connections * 4, 1000)
-    with sandbox() as server:
+    with state_options(on_disk) as extra, sandbox(*extra) as server:
         seed_payt_tasks(server, tasks)
         sequences = []
         for index in range(tasks):
@@ -394,8 +405,11 @@ def case_mark_unmark(generator, options) -> Row:
                 ]
             )
         m = generator.run(server, sequences, options.connections, options.duration)
-        row = Row("3. Payt mark_completed / unmark_completed", m, server.peak_mib())
+        suffix = ", --state (SQLite)" if on_disk else ""
+        row = Row(f"3. Payt mark_completed / unmark_completed{suffix}", m, server.peak_mib())
     row.note = "each task marked then unmarked; an error is a mark that reached a task before its unmark did"
+    if on_disk:
+        row.note += "; every write committed to SQLite (WAL) before it is answered"
     return row
 
 
@@ -720,7 +734,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,prism,wiremock,ceiling", help="comma-separated subset, e.g. 1,prism"
+        "--cases",
+        default="1,1s,2,3,3s,4,5,6,7,8,prism,wiremock,ceiling",
+        help="comma-separated subset, e.g. 1,prism (1s, 3s: cases 1 and 3 served with --state)",
     )
     parser.add_argument("--records", default="10000,100000", help="record counts for cases 2 and 5")
     parser.add_argument("--starts", type=int, default=5, help="start-ups timed for case 6")
@@ -752,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
         return row
 
     case1 = run("case 1", lambda: case_get_task(generator, options)) if "1" in cases else None
+    if "1s" in cases:
+        run("case 1 with --state", lambda: case_get_task(generator, options, on_disk=True))
     prism = run("Prism", lambda: case_prism(generator, options)) if "prism" in cases else None
     answer = case1_answer() if cases & {"wiremock", "ceiling"} else b""
     wiremock = run("WireMock", lambda: case_wiremock(generator, options, answer)) if "wiremock" in cases else None
@@ -761,6 +779,8 @@ def main(argv: list[str] | None = None) -> int:
             run(f"case 2 ({count:,} tasks)", lambda count=count: case_list_tasks(generator, options, count))
     if "3" in cases:
         run("case 3", lambda: case_mark_unmark(generator, options))
+    if "3s" in cases:
+        run("case 3 with --state", lambda: case_mark_unmark(generator, options, on_disk=True))
     if "4" in cases:
         if "debitura" in served:
             run("case 4", lambda: case_debitura_tasks(generator, options))

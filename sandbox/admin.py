@@ -40,7 +40,7 @@ class Admin(DashboardOperations, Provider, WebhookAdmin):  # the dashboard's ope
 
     @handles("getHealth")
     def health(self, call: Call) -> Any:
-        return {"status": "ok", "providers": sorted(call.engine.providers)}
+        return {"status": "ok", "providers": sorted(call.engine.providers), "tenants": call.engine.tenants.held()}
 
     @handles("getSpec")
     def spec(self, call: Call) -> Reply:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import sqlite3
 import sys
 from pathlib import Path
 
+from sandbox.admin_auth import ENVIRONMENT_VARIABLE as ADMIN_TOKEN_VARIABLE
+from sandbox.admin_auth import start_problem
 from sandbox.engine import DEFAULT_FIXTURES, DEFAULT_SPECS, Settings
 from sandbox.faults import FaultFileError, read_fault_rules
 from sandbox.fixtures import FixtureError
@@ -51,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open (default): webhook URLs may be http:// and loopback or private hosts; "
         "strict: refuse them, as the real providers do",
     )
+    add_sharing_options(serve)
     serve.set_defaults(run=serve_command)
 
     fixtures = commands.add_parser("fixtures", help="work with fixture files")
@@ -78,6 +83,11 @@ def serve_command(args: argparse.Namespace) -> int:
     except FaultFileError as exc:
         print(f"sandbox: --faults: {exc}", file=sys.stderr)
         return 2
+    admin_token = args.admin_token if args.admin_token is not None else os.environ.get(ADMIN_TOKEN_VARIABLE)
+    problem = start_problem(args.host, admin_token)
+    if problem is not None:
+        print(f"sandbox: cannot start: {problem}", file=sys.stderr)
+        return 2
     settings = Settings(
         faults=faults,
         specs_dir=args.specs,
@@ -87,17 +97,66 @@ def serve_command(args: argparse.Namespace) -> int:
         rate_limits=rate_limits,
         freeze_after_loads=True,
         webhooks=args.webhooks,
+        state_path=args.state,
+        max_tenants=args.max_tenants,
+        tenant_idle_seconds=args.tenant_idle,
+        admin_token=admin_token,
+        credentials=args.credentials,
     )
     try:
         app = create_app(settings)
     except (SpecError, FixtureError) as exc:
         print(f"sandbox: cannot start:\n{exc}", file=sys.stderr)
         return 1
+    except sqlite3.Error as exc:
+        print(f"sandbox: cannot start: --state {args.state}: {exc} (is another sandbox using it?)", file=sys.stderr)
+        return 1
     engine = app.state.engine
     gc.freeze()  # specs, validators and fixtures live as long as the server: keep them out of GC passes
     print(f"sandbox: serving {', '.join(sorted(engine.providers))} on http://{args.host}:{args.port}", flush=True)
-    serve(app, args.host, args.port)
+    serve(app, args.host, args.port, access_log=args.access_log)
     return 0
+
+
+def add_sharing_options(serve: argparse.ArgumentParser) -> None:
+    """The options for one sandbox shared by a team (README: "Sharing a sandbox")."""
+    serve.add_argument("--state", type=Path, metavar="PATH", help="keep every tenant in this SQLite file")
+    serve.add_argument(
+        "--max-tenants",
+        type=positive_int,
+        metavar="N",
+        help="hold at most N tenants in memory (the least recently used go)",
+    )
+    serve.add_argument(
+        "--tenant-idle",
+        type=positive_float,
+        metavar="SECONDS",
+        help="let a tenant go from memory after SECONDS unused (wall time)",
+    )
+    serve.add_argument(
+        "--admin-token", metavar="TOKEN", help=f"token the admin API requires (default ${ADMIN_TOKEN_VARIABLE})"
+    )
+    serve.add_argument(
+        "--credentials",
+        choices=["any", "declared"],
+        default="any",
+        help="any: every credential is its own world (default); declared: only the fixtures' tokens",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request (credentials in paths masked)")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def parse_rate_limits(options: list[str]) -> dict[str, RateLimit | None]:

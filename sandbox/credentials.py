@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.auth import basic_username, bearer_token, unauthorized, valid_token
+from sandbox.clock import seconds_of
+from sandbox.errors import ApiError, ErrorKind
 
 CredentialReader = Callable[[dict[str, str]], str]
 
@@ -126,3 +128,68 @@ def credential_reader(spec: dict[str, Any]) -> CredentialReader | None:
         return None
     # One scheme needs no choosing: its reader says what is missing or malformed.
     return schemes[0].read if len(schemes) == 1 else Alternatives(tuple(schemes))
+
+
+# What a `tokens` fixture record is for a provider whose spec names no schema for it.
+TOKEN_FIXTURE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["token"],
+    "additionalProperties": False,
+    "properties": {
+        "token": {"type": "string", "minLength": 1},
+        "expires_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+class DeclaredCredentials:
+    """`sandbox serve --credentials declared`: only the tokens the fixtures declare are let in.
+
+    Each provider's fixtures declare its tokens in a `tokens` collection (keyed
+    by `token`). Any other credential is refused with a 401 in the provider's
+    envelope. A token with `expires_at` (an ISO 8601 date-time) is refused once
+    the tenant's clock has reached that time, so a client's refresh path can be
+    tested by advancing the clock. Both 401s carry the provider's own code for
+    a 401 (the providers' documents give one code for every 401).
+    """
+
+    def __init__(self, fixtures: Callable[[str], dict[str, list[dict[str, Any]]]]) -> None:
+        self._fixtures = fixtures
+        self._tokens: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def tokens(self, provider: str) -> dict[str, dict[str, Any]]:
+        found = self._tokens.get(provider)
+        if found is None:
+            records = self._fixtures(provider).get("tokens", [])
+            found = self._tokens[provider] = {str(record["token"]): record for record in records}
+        return found
+
+    def check(self, provider: str, credential: str, now: Callable[[], float], headers: dict[str, str]) -> None:
+        """Refuse (UNAUTHORIZED) a credential not declared for `provider`, or expired at `now()`.
+
+        `now` reads the tenant's clock; it is called only for a declared token
+        (so an undeclared credential creates no tenant).
+        """
+        token = self.tokens(provider).get(credential)
+        if token is None:
+            raise ApiError(
+                ErrorKind.UNAUTHORIZED,
+                "Unknown credential: this sandbox accepts only the tokens declared in its fixtures.",
+                headers=headers,
+            )
+        expires_at = token.get("expires_at")
+        if expires_at is not None and now() >= seconds_of(expires_at):
+            raise ApiError(
+                ErrorKind.UNAUTHORIZED,
+                f"The token expired at {expires_at}: get a new one.",
+                headers=headers,
+            )
+
+
+def refusal_headers(reader: CredentialReader) -> dict[str, str]:
+    """The headers a reader sends with its 401s (Invoiced's `WWW-Authenticate`), to send with ours."""
+    try:
+        reader({})
+    except ApiError as error:
+        return dict(error.headers)
+    return {}

@@ -156,6 +156,8 @@ class Dispatcher:
         """
         for tenant in {id(tenant): tenant for tenant in self.collect()}.values():
             self.pump(tenant)
+        if self.tenants.persistent:
+            self.tenants.flush()  # outcomes written outside any request are on disk too (`serve --state`)
 
     def in_flight(self) -> int:
         with self._lock:

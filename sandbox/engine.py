@@ -28,8 +28,15 @@ from starlette.types import Receive, Scope, Send
 
 from sandbox import providers as provider_package
 from sandbox.admin import Admin, provider_action
+from sandbox.admin_auth import admin_guard
 from sandbox.coverage import Hits
-from sandbox.credentials import CredentialReader, credential_reader
+from sandbox.credentials import (
+    TOKEN_FIXTURE_SCHEMA,
+    CredentialReader,
+    DeclaredCredentials,
+    credential_reader,
+    refusal_headers,
+)
 from sandbox.declared import DeclaredProvider
 from sandbox.delivery import Dispatcher
 from sandbox.errors import ApiError, ErrorKind
@@ -43,7 +50,8 @@ from sandbox.ratelimit import RateLimit, RateStatus, Window
 from sandbox.refusals import refusal_reason
 from sandbox.resources.layer import Resources
 from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
-from sandbox.tenants import Tenant, TenantRegistry
+from sandbox.sqlite_storage import SqliteStorage
+from sandbox.tenants import Limits, Tenant, TenantRegistry
 from sandbox.validation import RequestValidator, SchemaValidator, compile_schema
 
 logger = logging.getLogger("sandbox")
@@ -77,6 +85,14 @@ class Settings:
     # Webhook receivers: "open" accepts http:// and loopback or private hosts (where a developer's
     # receiver runs); "strict" refuses them, as the real providers do (`sandbox serve --webhooks strict`).
     webhooks: str = "open"
+    # Sharing one sandbox (README "Sharing a sandbox"): tenants kept in SQLite at `state_path`;
+    # at most `max_tenants` held in memory, those unused for `tenant_idle_seconds` let go;
+    # the admin API's token; credentials "any" (each its own world) or "declared" (fixture tokens only).
+    state_path: Path | None = None
+    max_tenants: int | None = None
+    tenant_idle_seconds: float | None = None
+    admin_token: str | None = None
+    credentials: str = "any"
 
 
 BoundHandler = Callable[[Call], Reply | Any]
@@ -99,7 +115,11 @@ class Service:
         self.credential = credential_reader_of(provider, spec)
         self.resources = Resources(spec, provider.hooks, provider)
         provider.resources = self.resources
-        provider.fixture_schemas = {**self.resources.fixture_schemas(), **provider.fixture_schemas}
+        provider.fixture_schemas = {
+            "tokens": TOKEN_FIXTURE_SCHEMA,  # every provider can declare tokens (--credentials declared)
+            **self.resources.fixture_schemas(),
+            **provider.fixture_schemas,
+        }
         served_here = set(provider.handlers) | set(self.resources.declaration.operations)
         own = {op_id: functools.partial(self._handler(op_id), provider) for op_id in served_here}
         self.handlers: dict[str, BoundHandler] = {}
@@ -205,7 +225,11 @@ class Engine:
         self.services.sort(key=lambda s: len(s.mount), reverse=True)
         self._settling = {name: p for name, p in self.providers.items() if type(p).settle is not Provider.settle}
         self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
-        self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit)
+        storage = SqliteStorage(self.settings.state_path) if self.settings.state_path else None
+        limits = Limits(self.settings.max_tenants, self.settings.tenant_idle_seconds)
+        self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit, storage, limits)
+        self.admin_guard = admin_guard(self.settings.admin_token, self.admin)
+        self.declared = DeclaredCredentials(self.fixtures_for) if self.settings.credentials == "declared" else None
         self.faults = FaultSet()
         for rule in self.settings.faults:
             self.faults.add(rule)
@@ -288,12 +312,18 @@ class Engine:
             hint = suggestion(scope["method"].upper(), path, [(s.mount, s.operations) for s in self.services])
             error = ApiError(ErrorKind.NOT_FOUND, f"Nothing is served at {path}{hint or '.'} Mounted: {mounts}.")
             return self.render(self.admin.error_reply(error))
+        if service is self.admin and self.admin_guard is not None:
+            refused = self.admin_guard.refusal(scope["method"], path, scope["headers"])
+            if refused is not None:
+                return self.render(self.admin.error_reply(refused))
         exchange = Exchange(self, service, scope, receive)
         try:
             reply = await exchange.run()
         except DroppedConnection:
             if exchange.tenant is not None:
                 exchange.journal(Reply(status=0), time.perf_counter() - started)
+            if self.tenants.persistent:
+                self.tenants.flush()
             raise
         if self.webhooks.touched:
             self.webhooks.flush()  # what this call emitted goes out now that it is answered
@@ -314,6 +344,8 @@ class Engine:
         elif self.settings.freeze_after_loads and reply.status < 300 and self.loads_records(service, exchange):
             gc.collect()  # cheap: frozen objects are not walked; what is garbage now is not frozen
             gc.freeze()
+        if self.tenants.persistent:
+            self.tenants.flush()  # before the answer: what the client sees acknowledged is on disk
         return self.render(reply)
 
     def loads_records(self, service: Service, exchange: Exchange) -> bool:
@@ -418,6 +450,8 @@ class Exchange:
         store = now = None
         if credential is not None:
             registry = self.engine.tenants
+            if self.engine.declared is not None:
+                self._check_declared(credential)
             self.tenant = registry.get(credential)
             store = registry.store(self.tenant, self.provider)
             self.engine.settle(self.tenant)
@@ -469,6 +503,14 @@ class Exchange:
         except ApiError:
             return None
         return self.engine.tenants.get(credential) if credential else None
+    def _check_declared(self, credential: str) -> None:
+        """`--credentials declared`: a 401 for a credential the fixtures do not declare, or one expired."""
+        assert self.engine.declared is not None and self.service.credential is not None
+        headers = refusal_headers(self.service.credential)
+        tenants = self.engine.tenants
+        self.engine.declared.check(
+            self.provider.name, credential, lambda: tenants.get(credential).clock.timestamp(), headers
+        )
 
     async def _apply_fault(self) -> None:
         """Delay, fail or drop this call if a fault rule fires for it; a failed call runs no handler."""

@@ -131,23 +131,39 @@ class FaultSet:
     def __init__(self) -> None:
         self.rules: list[FaultRule] = []
         self._next_id = 1
+        self.version = 0  # changes with every rule added, cleared or fired (a persistent storage saves then)
 
     def add(self, data: dict[str, Any]) -> FaultRule:
         rule = FaultRule.from_dict(self._next_id, data)
         self._next_id += 1
         self.rules.append(rule)
+        self.version += 1
         return rule
 
     def clear(self) -> None:
         self.rules.clear()
+        self.version += 1
 
     def firing(self, method: str, path: str, target: str = "requests") -> FaultRule | None:
         """The first rule that fires for this call (or delivery), if any. Rules used up are dropped."""
         for rule in self.rules:
             if rule.matches(method, path, target) and rule.fires():
                 self.rules = [r for r in self.rules if not r.exhausted]
+                self.version += 1
                 return rule
         return None
+
+    def to_state(self) -> dict[str, Any]:
+        """The rules as a persistent storage keeps them (a `probability` rule draws again from its seed)."""
+        return {"next_id": self._next_id, "rules": self.to_list()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._next_id = int(state["next_id"])
+        self.rules = []
+        for data in state["rules"]:
+            rule = FaultRule.from_dict(int(data["id"]), data)
+            rule.fired = int(data["fired"])
+            self.rules.append(rule)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [rule.to_dict() for rule in self.rules]

@@ -74,7 +74,14 @@ def http_protocol() -> type | str:
     return CoalescingHttpToolsProtocol
 
 
-def serve(app: Any, host: str, port: int) -> None:
+def serve(app: Any, host: str, port: int, access_log: bool = False) -> None:
+    """Serve until interrupted; `access_log` logs every request, credentials in admin paths masked."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, http=http_protocol(), log_level="warning", access_log=False)
+    level = "info" if access_log else "warning"
+    config = uvicorn.Config(app, host=host, port=port, http=http_protocol(), log_level=level, access_log=access_log)
+    if access_log:
+        from sandbox.access_log import install
+
+        install()  # after Config, which sets up uvicorn's loggers
+    uvicorn.Server(config).run()

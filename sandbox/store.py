@@ -14,8 +14,18 @@ Every write goes through the store (`put`, `insert`, `update`, `remove`,
 
 Everything stored is plain data (dicts, lists, strings, numbers), so a tenant's
 world exports to JSON and restores exactly. `Storage` is the seam through
-which tenants obtain their stores (in memory here; a persistent store is one
-new class).
+which tenants obtain their stores (`MemoryStorage` here,
+`sandbox.sqlite_storage.SqliteStorage` on disk).
+
+**Copy on write.** A store made with a `base` (its provider's records as the
+fixtures seed them, built once) shares the base's collections until it writes
+one: the first write copies that collection, so a tenant that only reads costs
+a few small objects. It also uses the base's derived indexes for every index
+whose watched collections it has not written.
+
+**A log of changes.** A store with a `log` (a persistent storage's) remembers
+which records, sequences and collections changed and tells the log it has
+changes; the storage writes them (`take_changes`) before the request is answered.
 """
 
 from __future__ import annotations
@@ -128,15 +138,45 @@ class Derived(Protocol):
 T = TypeVar("T")
 
 
+class ChangeLog(Protocol):
+    """Told when a store has changes to write (a persistent storage)."""
+
+    def changed(self, store: Store) -> None: ...
+
+
+class Changes(NamedTuple):
+    """What a store changed since its last `take_changes`.
+
+    `records`: collection -> key -> whether the key was removed on the way (a
+    removed key that is back must go to the end of its collection's order);
+    `whole`: collections to write entire (copied from the base, or restored).
+    """
+
+    records: dict[str, dict[str, bool]]
+    sequences: set[str]
+    whole: set[str]
+
+
+NOTHING: frozenset[str] = frozenset()
+
+
 class Store:
     """The records of one provider in one tenant."""
 
-    def __init__(self) -> None:
-        self._collections: dict[str, dict[str, Record]] = {}
-        self.sequences: dict[str, int] = {}
-        # name -> (index, collections it watches)
-        self._derived: dict[str, tuple[Any, frozenset[str]]] = {}
+    # Slots: a tenant has one store per provider, and a shared sandbox holds many tenants.
+    __slots__ = ("_changes", "_collections", "_derived", "_owned", "_undo", "base", "log", "sequences")
+
+    def __init__(self, base: Store | None = None) -> None:
+        # With a base, the collections and sequences are the base's objects until the first write.
+        self._collections: dict[str, dict[str, Record]] = {} if base is None else base._collections
+        self.sequences: dict[str, int] = {} if base is None else base.sequences
+        # name -> (index, collections it watches, whether it is the base's)
+        self._derived: dict[str, tuple[Any, frozenset[str], bool]] = {}
         self._undo: list[Callable[[], None]] | None = None
+        self.base = base
+        self._owned = NOTHING  # with a base: the collections this store holds itself (copied or created)
+        self.log: ChangeLog | None = None
+        self._changes: Changes | None = None
 
     # -- reading ------------------------------------------------------------
 
@@ -144,6 +184,7 @@ class Store:
         """Records of a collection by their key (a string), in insertion order; read-only."""
         found = self._collections.get(name)
         if found is None:
+            self._own_names()
             found = self._collections[name] = {}
         return MappingProxyType(found)
 
@@ -208,7 +249,12 @@ class Store:
 
     def set_sequence(self, name: str, value: int) -> None:
         previous = self.sequences.get(name)
+        if self.base is not None and self.sequences is self.base.sequences:
+            self.sequences = dict(self.sequences)
         self.sequences[name] = value
+        if self.log is not None:
+            self.changes().sequences.add(name)
+            self.log.changed(self)
         if self._undo is not None:
             self._undo.append(lambda: self._restore_sequence(name, previous))
 
@@ -219,6 +265,8 @@ class Store:
             self.sequences[name] = previous
 
     def _write(self, name: str, key: str, new: Record | None) -> Record | None:
+        if self.base is not None and name not in self._owned:
+            self._copy(name)
         records = self._collections.get(name)
         created = records is None
         if records is None:
@@ -235,7 +283,64 @@ class Store:
             records[key] = new
         if self._derived:
             self._signal(Change(name, key, old, new))
+        if self.log is not None:
+            self._logged(name, key, new is None)
         return old
+
+    def _own_names(self) -> None:
+        """Give this store its own mapping of collections (it starts as the base's)."""
+        if self.base is not None and self._collections is self.base._collections:
+            self._collections = dict(self._collections)
+
+    def _copy(self, name: str) -> None:
+        """Make a collection this store's own (before its first write to it), a copy of the base's."""
+        self._own_names()
+        found = self._collections.get(name)
+        if found is not None:
+            self._collections[name] = dict(found)
+        self._owned = self._owned | {name}
+        if self._derived:
+            self._drop_borrowed(name)
+        if self.log is not None:
+            self.changes().whole.add(name)
+            self.log.changed(self)
+
+    def changes(self) -> Changes:
+        """The changes logged since the last `take_changes`."""
+        if self._changes is None:
+            self._changes = Changes({}, set(), set())
+        return self._changes
+
+    def _logged(self, name: str, key: str, removed: bool) -> None:
+        changes = self.changes()
+        keys = changes.records.get(name)
+        if keys is None:
+            keys = changes.records[name] = {}
+        keys[key] = removed or keys.get(key, False)
+        assert self.log is not None
+        self.log.changed(self)
+
+    def adopt(self, collections: dict[str, dict[str, Record]], sequences: dict[str, int]) -> None:
+        """Take records read back from disk as this store's own collections (replacing the base's)."""
+        self._own_names()
+        for name, records in collections.items():
+            self._collections[name] = records
+            self._drop_borrowed(name)
+        if self.base is not None:
+            self._owned = self._owned | set(collections)
+        self.sequences = dict(sequences)
+
+    def take_changes(self) -> Changes:
+        """The changes since the last call (for the log to write), forgetting them."""
+        changes, self._changes = self.changes(), None
+        return changes
+
+    def rewrite_all(self) -> None:
+        """Log every collection and sequence as changed (a store restored from a snapshot)."""
+        if self.log is not None:
+            self.changes().whole.update(self._collections)
+            self.changes().sequences.update(self.sequences)
+            self.log.changed(self)
 
     def _undoing(self, name: str, key: str, old: Record | None, created: bool, removing: bool) -> Callable[[], None]:
         """The step that puts a record back as it was (in its place, for a removed one)."""
@@ -267,16 +372,30 @@ class Store:
     # -- derived indexes ----------------------------------------------------
 
     def derived(self, name: str, build: Callable[[Store], T], watches: tuple[str, ...]) -> T:
-        """The index `name`, built by `build(store)` on first use and after a change it could not apply."""
+        """The index `name`, built by `build(store)` on first use and after a change it could not apply.
+
+        While the store has written none of the watched collections, the base's index serves it.
+        """
         found = self._derived.get(name)
         if found is None:
+            base = self.base
+            if base is not None and self._owned.isdisjoint(watches):
+                index = base.derived(name, build, watches)
+                self._derived[name] = (index, base._derived[name][1], True)  # dropped by the first write it watches
+                return index
             index = build(self)
-            self._derived[name] = (index, frozenset(watches))
+            self._derived[name] = (index, frozenset(watches), False)
             return index
         return found[0]
 
+    def _drop_borrowed(self, collection: str) -> None:
+        """Forget the base's indexes that watch a collection this store is about to hold itself."""
+        for name, (_, watches, borrowed) in list(self._derived.items()):
+            if borrowed and collection in watches:
+                del self._derived[name]
+
     def _signal(self, change: Change) -> None:
-        for name, (index, watches) in list(self._derived.items()):
+        for name, (index, watches, _) in list(self._derived.items()):
             if change.collection not in watches:
                 continue
             apply = getattr(index, "apply", None)
@@ -306,17 +425,25 @@ class Store:
 class Transaction:
     """The all-or-nothing block of `Store.transaction` (a class: it runs around every request)."""
 
-    __slots__ = ("outer", "store")
+    __slots__ = ("logged", "outer", "store")
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.outer = False
+        self.logged: Changes | None = None
 
     def __enter__(self) -> Store:
         store = self.store
         self.outer = store._undo is None
         if self.outer:
             store._undo = []
+            if store.log is not None:  # what to log if the block is undone: only what was logged before it
+                changes = store._changes
+                self.logged = (
+                    Changes({}, set(), set())
+                    if changes is None
+                    else Changes({n: dict(k) for n, k in changes.records.items()}, set(changes.sequences), set())
+                )
         return store
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
@@ -327,6 +454,10 @@ class Transaction:
         if kind is not None and undo:
             for step in reversed(undo):
                 step()
+            if self.logged is not None:
+                # Undone writes leave the records as they were; a collection copied from the base stays
+                # copied (and must be written whole), which is what `whole` still says.
+                store._changes = Changes(self.logged.records, self.logged.sequences, store.changes().whole)
 
 
 def same(old: Any, new: Any) -> bool:
@@ -334,45 +465,90 @@ def same(old: Any, new: Any) -> bool:
     return old == new and isinstance(old, bool) == isinstance(new, bool)
 
 
-class Storage(Protocol):
-    """Where tenants' stores come from: the seam for another store (a persistent one, later)."""
+Bases = Callable[[str], Store]  # provider name -> its seeded base store (shared copy on write)
 
-    def open(self, credential: str, provider: str) -> tuple[Store, bool]:
-        """The store of one provider in one tenant, and whether it is new (so must be seeded)."""
+
+class Storage(Protocol):
+    """Where tenants' stores and state come from: `MemoryStorage`, or `SqliteStorage` on disk.
+
+    `persistent` storages are asked to `flush` before every answer, and keep
+    what `save_tenant` gives them (a tenant's clock and faults).
+    """
+
+    persistent: bool
+
+    def open(self, credential: str, provider: str, base: Store) -> Store:
+        """The store of one provider in one tenant: the one it has, else a new one sharing `base`'s records."""
         ...
 
-    def stores(self, credential: str) -> dict[str, Store]:
+    def stores(self, credential: str, bases: Bases) -> dict[str, Store]:
         """Every store a tenant has, by provider."""
         ...
 
-    def drop(self, credential: str) -> None:
-        """Forget every store of a tenant."""
+    def drop(self, credential: str) -> bool:
+        """Forget every store and the state of a tenant; whether it had any."""
+        ...
+
+    def drop_all(self) -> None:
+        """Forget every tenant."""
+        ...
+
+    def release(self, credential: str) -> None:
+        """Let go of a tenant's stores in memory (a persistent storage keeps them on disk)."""
         ...
 
     def replace(self, credential: str, stores: dict[str, Store]) -> None:
         """Swap a tenant's stores for restored ones."""
         ...
 
+    def load_tenant(self, credential: str) -> dict[str, Any] | None:
+        """A tenant's saved state (`save_tenant`), or None."""
+        ...
+
+    def save_tenant(self, credential: str, state: dict[str, Any]) -> None: ...
+
+    def flush(self) -> None:
+        """Make every change so far durable."""
+        ...
+
 
 class MemoryStorage:
-    """Stores kept in this process's memory (the default)."""
+    """Stores kept in this process's memory (the default): a released tenant is gone."""
+
+    persistent = False
 
     def __init__(self) -> None:
         self._stores: dict[str, dict[str, Store]] = {}
 
-    def open(self, credential: str, provider: str) -> tuple[Store, bool]:
-        stores = self._stores.setdefault(credential, {})
+    def open(self, credential: str, provider: str, base: Store) -> Store:
+        stores = self._stores.get(credential)
+        if stores is None:
+            stores = self._stores[credential] = {}
         store = stores.get(provider)
-        if store is not None:
-            return store, False
-        store = stores[provider] = Store()
-        return store, True
+        if store is None:
+            store = stores[provider] = Store(base)
+        return store
 
-    def stores(self, credential: str) -> dict[str, Store]:
+    def stores(self, credential: str, bases: Bases) -> dict[str, Store]:
         return dict(self._stores.get(credential, {}))
 
-    def drop(self, credential: str) -> None:
+    def drop(self, credential: str) -> bool:
+        return self._stores.pop(credential, None) is not None
+
+    def drop_all(self) -> None:
+        self._stores.clear()
+
+    def release(self, credential: str) -> None:
         self._stores.pop(credential, None)
 
     def replace(self, credential: str, stores: dict[str, Store]) -> None:
         self._stores[credential] = dict(stores)
+
+    def load_tenant(self, credential: str) -> dict[str, Any] | None:
+        return None
+
+    def save_tenant(self, credential: str, state: dict[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass

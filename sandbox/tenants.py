@@ -1,14 +1,24 @@
 """Tenants: one isolated world per credential.
 
 A tenant is created on the first call that presents its credential. It has its
-own clock and journal, and one `Store` per provider, seeded from that
-provider's fixtures the first time the tenant calls it.
+own clock, journal and fault rules, and one `Store` per provider. A new store
+shares its provider's seeded records (one base store per provider, seeded from
+the fixtures once) until it writes them (`Store` copies on write).
+
+The registry can hold a bounded number of tenants (`Limits`): beyond
+`max_tenants` the least recently used is let go, and with `idle_seconds` a
+tenant unused that long is let go. Let go means dropped from this process's
+memory: a persistent storage brings the tenant back from disk on its next call;
+the in-memory storage starts it again from the fixtures.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sandbox.clock import Clock
@@ -34,6 +44,28 @@ class Tenant:
         # Short-lived counters a provider keeps per tenant (rate-limit windows).
         self.meters: dict[str, Any] = {}
         self.faults = FaultSet()
+        self.used = 0.0  # when it last served a call (process time, for letting idle tenants go)
+        self.saved: object = None  # the `state_key` last saved (persistent storage)
+
+    def state(self) -> dict[str, Any]:
+        """What a persistent storage keeps of the tenant besides its stores."""
+        return {"clock": self.clock.to_state(), "faults": self.faults.to_state()}
+
+    def state_key(self) -> object:
+        """Changes whenever `state()` does (cheaper to compare)."""
+        return (self.clock.to_state(), self.faults.version)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.clock.restore(state["clock"])
+        self.faults.restore(state["faults"])
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many tenants stay in memory (None: no limit)."""
+
+    max_tenants: int | None = None
+    idle_seconds: float | None = None
 
 
 class TenantRegistry:
@@ -43,28 +75,57 @@ class TenantRegistry:
         fixtures: Callable[[str], dict[str, list[Record]]],
         journal_limit: int,
         storage: Storage | None = None,
+        limits: Limits | None = None,
+        # Letting idle tenants go is about this process's memory, not about a tenant's time:
+        # it reads the process's monotonic clock, never a tenant clock.
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.providers = providers
         self.fixtures = fixtures
         self.journal_limit = journal_limit
         self.storage: Storage = storage or MemoryStorage()
-        self._tenants: dict[str, Tenant] = {}
+        self.persistent = self.storage.persistent
+        self.limits = limits or Limits()
+        self._ordered = self.limits.max_tenants is not None or self.limits.idle_seconds is not None
+        self._bookkeeping = self._ordered or self.persistent  # get() has more to do than a lookup
+        self._monotonic = monotonic
+        self._next_sweep = 0.0 if self.limits.idle_seconds is not None else math.inf
+        self._tenants: dict[str, Tenant] = {}  # least recently used first, when `_ordered`
+        self._bases: dict[str, Store] = {}
+        self._touched: dict[str, Tenant] = {}  # tenants used since the last flush (persistent storage)
 
     def get(self, credential: str) -> Tenant:
         tenant = self._tenants.get(credential)
+        if tenant is not None and not self._bookkeeping:
+            return tenant  # the common case: nothing to note
         if tenant is None:
-            tenant = self._tenants[credential] = Tenant(credential, self.journal_limit)
+            tenant = self._arrive(credential)
+        elif self._ordered:
+            self._use(credential, tenant)
+        if self.persistent:
+            self._touched[credential] = tenant
         return tenant
 
     def find(self, credential: str) -> Tenant | None:
         return self._tenants.get(credential)
 
+    def base(self, provider_name: str) -> Store:
+        """The provider's records as its fixtures seed them: shared by every store until it writes.
+
+        A name that is no provider's (a store of the tenant's own, say) has an empty base.
+        """
+        base = self._bases.get(provider_name)
+        if base is None:
+            base = self._bases[provider_name] = Store()
+            provider = self.providers.get(provider_name)
+            if provider is not None:
+                provider.seed(base, copy.deepcopy(self.fixtures(provider_name)))
+        return base
+
     def store(self, tenant: Tenant, provider: Seeds) -> Store:
         store = tenant.stores.get(provider.name)
         if store is None:
-            store, new = self.storage.open(tenant.credential, provider.name)
-            if new:
-                provider.seed(store, copy.deepcopy(self.fixtures(provider.name)))
+            store = self.storage.open(tenant.credential, provider.name, self.base(provider.name))
             tenant.stores[provider.name] = store
         return store
 
@@ -73,15 +134,75 @@ class TenantRegistry:
         tenant.stores = dict(stores)
 
     def reset(self, credential: str) -> bool:
-        self.storage.drop(credential)
-        return self._tenants.pop(credential, None) is not None
+        held = self._tenants.pop(credential, None) is not None
+        self._touched.pop(credential, None)
+        return self.storage.drop(credential) or held
 
     def reset_all(self) -> int:
         count = len(self._tenants)
-        for credential in list(self._tenants):
-            self.storage.drop(credential)
         self._tenants.clear()
+        self._touched.clear()
+        self.storage.drop_all()
         return count
 
     def credentials(self) -> list[str]:
         return list(self._tenants)
+
+    def held(self) -> int:
+        """How many tenants are in memory."""
+        return len(self._tenants)
+
+    def flush(self) -> None:
+        """Hand the storage the state of every tenant used since the last flush, and make it all durable."""
+        for credential, tenant in self._touched.items():
+            key = tenant.state_key()
+            if key != tenant.saved:
+                self.storage.save_tenant(credential, tenant.state())
+                tenant.saved = key
+        self._touched.clear()
+        self.storage.flush()
+
+    # -- holding a bounded number ---------------------------------------------------
+
+    def _arrive(self, credential: str) -> Tenant:
+        tenant = Tenant(credential, self.journal_limit)
+        if self.persistent:
+            state = self.storage.load_tenant(credential)
+            if state is not None:
+                tenant.restore(state)
+                tenant.saved = tenant.state_key()
+            tenant.stores = self.storage.stores(credential, self.base)
+        self._tenants[credential] = tenant
+        if self._ordered:
+            now = tenant.used = self._monotonic()
+            self._let_go(now)
+        return tenant
+
+    def _use(self, credential: str, tenant: Tenant) -> None:
+        tenants = self._tenants
+        del tenants[credential]
+        tenants[credential] = tenant  # to the end: the most recently used
+        now = tenant.used = self._monotonic()
+        if now >= self._next_sweep:
+            self._let_go(now)
+
+    def _let_go(self, now: float) -> None:
+        """Drop the least recently used tenants beyond `max_tenants`, and those idle too long."""
+        tenants = self._tenants
+        limit, idle = self.limits.max_tenants, self.limits.idle_seconds
+        while limit is not None and len(tenants) > limit:
+            self._release(next(iter(tenants)))
+        if idle is not None:
+            while tenants:
+                oldest = next(iter(tenants))
+                if now - tenants[oldest].used < idle:
+                    break
+                self._release(oldest)
+            self._next_sweep = now + min(idle / 2, 1.0)
+
+    def _release(self, credential: str) -> None:
+        tenant = self._tenants.pop(credential)
+        if self.persistent:
+            self._touched[credential] = tenant
+            self.flush()
+        self.storage.release(credential)

@@ -1,0 +1,136 @@
+"""Bounded memory: fresh tenants share the seeded records (copy on write); --max-tenants and --tenant-idle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from sandbox.app import create_app
+from sandbox.engine import Engine, Settings
+from sandbox.store import Store
+from sandbox.tenants import Limits, TenantRegistry
+
+TASK = "/payt/v1/tasks/5002?administration_id=adm_1001"
+MARK = "/payt/v1/tasks/5002/mark_completed"
+FORM = {"administration_id": "adm_1001"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_fresh_tenants_share_the_seeded_records_until_they_write() -> None:
+    app = create_app(Settings(validate_responses=True))
+    engine: Engine = app.state.engine
+    with TestClient(app) as client:
+        for token in ("reader_a", "reader_b"):
+            assert client.get(TASK, headers=bearer(token)).status_code == 200
+        a, b = (engine.tenants.find(token).stores["payt"] for token in ("reader_a", "reader_b"))  # type: ignore[union-attr]
+        base = engine.tenants.base("payt")
+        assert a.get("tasks", "5002") is base.get("tasks", "5002") is b.get("tasks", "5002")
+        assert a.collection("tasks") == base.collection("tasks")
+
+        assert client.patch(MARK, data=FORM, headers=bearer("reader_a")).status_code == 200
+        assert a.get("tasks", "5002")["completed_at"] is not None
+        assert base.get("tasks", "5002")["completed_at"] is None
+        assert b.get("tasks", "5002") is base.get("tasks", "5002")
+        assert client.get(TASK, headers=bearer("reader_b")).json()["completed_at"] is None
+        # The records a write did not touch are still shared (the collection was copied, not the records).
+        assert a.get("tasks", "5001") is base.get("tasks", "5001")
+
+
+def test_a_list_index_of_the_shared_records_is_built_once() -> None:
+    app = create_app(Settings(validate_responses=True))
+    engine: Engine = app.state.engine
+    with TestClient(app) as client:
+        for token in ("lister_a", "lister_b"):
+            assert client.get("/payt/v1/tasks?administration_id=adm_1001", headers=bearer(token)).status_code == 200
+        stores = [engine.tenants.find(token).stores["payt"] for token in ("lister_a", "lister_b")]  # type: ignore[union-attr]
+        base_index = engine.tenants.base("payt")._derived["list:tasks"][0]
+        assert all(store._derived["list:tasks"][0] is base_index for store in stores)  # both use the base's
+        client.patch(MARK, data=FORM, headers=bearer("lister_a"))
+        listed = client.get("/payt/v1/tasks?administration_id=adm_1001&per_page=100", headers=bearer("lister_a"))
+        assert next(task for task in listed.json()["data"] if task["id"] == "5002")["completed_at"] is not None
+        assert stores[0]._derived["list:tasks"][0] is not base_index  # its own, built after its write
+        assert stores[1]._derived["list:tasks"][0] is base_index
+        others = client.get("/payt/v1/tasks?administration_id=adm_1001&per_page=100", headers=bearer("lister_b"))
+        assert next(task for task in others.json()["data"] if task["id"] == "5002")["completed_at"] is None
+
+
+def test_a_rolled_back_write_in_a_shared_store_changes_nothing() -> None:
+    base = Store()
+    base.put("tasks", {"id": "1", "done": False})
+    store = Store(base)
+    try:
+        with store.transaction():
+            store.update("tasks", "1", {"done": True})
+            store.put("tasks", {"id": "2", "done": False})
+            raise RuntimeError("refused")
+    except RuntimeError:
+        pass
+    assert (
+        store.to_json()
+        == base.to_json()
+        == {
+            "collections": {"tasks": [{"id": "1", "done": False}]},
+            "sequences": {},
+            "keys": {"tasks": ["1"]},
+        }
+    )
+
+
+def health(client: TestClient) -> int:
+    return client.get("/__sandbox/health").json()["tenants"]
+
+
+def test_max_tenants_lets_the_least_recently_used_go_and_it_restarts_from_the_fixtures() -> None:
+    with TestClient(create_app(Settings(validate_responses=True, max_tenants=2))) as client:
+        assert client.patch(MARK, data=FORM, headers=bearer("lru_a")).status_code == 200
+        client.get(TASK, headers=bearer("lru_b"))
+        client.get(TASK, headers=bearer("lru_a"))  # a is now the most recently used
+        assert health(client) == 2
+        client.get(TASK, headers=bearer("lru_c"))  # b goes
+        assert health(client) == 2
+        assert client.get(TASK, headers=bearer("lru_a")).json()["completed_at"] is not None
+        client.get(TASK, headers=bearer("lru_b"))  # c goes; b comes back fresh
+        client.get(TASK, headers=bearer("lru_d"))  # a goes: without --state its write is lost
+        assert client.get(TASK, headers=bearer("lru_a")).json()["completed_at"] is None
+
+
+def test_with_state_a_tenant_let_go_comes_back_from_disk(tmp_path: Path) -> None:
+    settings = Settings(validate_responses=True, max_tenants=1, state_path=tmp_path / "sandbox.db")
+    with TestClient(create_app(settings)) as client:
+        assert client.patch(MARK, data=FORM, headers=bearer("disk_a")).status_code == 200
+        client.post("/__sandbox/tenants/disk_a/clock", json={"frozen": True, "set": "2027-01-01T00:00:00Z"})
+        client.get(TASK, headers=bearer("disk_b"))
+        assert health(client) == 1
+        assert client.get(TASK, headers=bearer("disk_a")).json()["completed_at"] is not None
+        assert client.get("/__sandbox/tenants/disk_a/clock").json()["now"] == "2027-01-01T00:00:00Z"
+        assert health(client) == 1
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tenant_idle_lets_tenants_go_after_that_long_unused() -> None:
+    engine = Engine(Settings())
+    time = FakeTime()
+    registry = TenantRegistry(engine.providers, engine.fixtures_for, 10, limits=Limits(idle_seconds=60), monotonic=time)
+    registry.get("idle_a")
+    time.now += 30
+    registry.get("idle_b")
+    time.now += 31  # a: 61 s unused, b: 31 s
+    registry.get("idle_b")
+    assert registry.credentials() == ["idle_b"]
+    time.now += 59
+    registry.get("idle_c")
+    assert registry.credentials() == ["idle_b", "idle_c"]
+    time.now += 1
+    registry.get("idle_c")
+    assert registry.credentials() == ["idle_c"]
