@@ -44,7 +44,7 @@ def test_tenants_are_listed_newest_first_with_counts_clock_and_last_call(client:
     assert listing["total"] == 3
     assert [tenant["credential"] for tenant in listing["tenants"]] == ["quiet", "second", "first"]
     quiet, _, first = listing["tenants"]
-    assert first["providers"] == {"payt": {"administrations": 2, "tokens": 2, "tasks": 6}}
+    assert first["providers"] == {"payt": {"administrations": 2, "tokens": 4, "tasks": 6}}
     assert first["calls"] == 1
     assert {name: first["last_call"][name] for name in ("method", "path", "status")} == {
         "method": "GET",
@@ -79,7 +79,7 @@ def test_collections_include_the_ones_a_fixture_may_fill_while_still_empty(clien
         "provider": "payt",
         "collections": [
             {"name": "administrations", "count": 2},
-            {"name": "tokens", "count": 2},
+            {"name": "tokens", "count": 4},
             {"name": "tasks", "count": 6},
         ],
     }

@@ -103,7 +103,7 @@ def test_a_tenant_is_listed_and_opened_by_typing_its_credential(
     row = page.locator("tr", has=page.get_by_role("link", name=credential, exact=True))
     row.wait_for()
     assert "200 GET /payt/v1/tasks/5001" in row.inner_text()
-    assert "payt (10)" in row.inner_text()
+    assert "payt (12)" in row.inner_text()
     page.screenshot(path=shots / "dashboard-tenants.png")
 
     page.get_by_label("Tenant credential").fill(credential)  # by keyboard: type, Enter
