@@ -7,8 +7,10 @@ required field or parameter, a value out of range); the sandbox must refuse
 it with a documented status, in a documented shape, and never answer 5xx.
 
 Operations that take no input at all (no parameter, no body: `GET /health`,
-`POST /reset`, ...) have nothing to break; they are left out by name rather
-than reported as skipped, and the positive schemathesis runs cover them.
+`POST /reset`, Debitura's `GET /me`, ...) have nothing to break (schemathesis
+does not negate credentials); they are left out by name rather than reported
+as skipped. The positive schemathesis runs cover them, and the auth tests
+their refusals.
 
 Parameters an operation does not list are not counted as a violation: every
 provider ignores unknown query parameters (their specs say so), so the
@@ -80,7 +82,6 @@ def without_input(raw: dict[str, Any]) -> list[str]:
         and not item.get("parameters")
         and not operation.get("parameters")
         and "requestBody" not in operation
-        and operation.get("security", raw.get("security")) in (None, [], [{}])
     ]
 
 
