@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.engine import Settings
+from sandbox.providers import debitura as debitura_provider
 
 BASE = "/debitura/v1"
 FJORDLINE = "9fad543d-5f8c-54d9-9c9a-7100e29384fd"  # Active test case, open ReplyToChat
@@ -555,6 +556,15 @@ def test_delete_removes_a_test_case_with_its_chats_and_tasks(world: World) -> No
     assert world.get("/tasks", status="Solved").json()["page"]["totalResults"] == 1
     assert world.delete(f"/test/cases/{FJORDLINE}").status_code == 204  # again: still fine
     assert world.delete(f"/test/cases/{uuid.uuid4()}").status_code == 404
+
+
+def test_a_world_remembers_only_its_latest_deleted_cases(signed: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(debitura_provider, "DELETED_CASES_KEPT", 2)
+    created = [signed.post("/cases", case_body()).json()["id"] for _ in range(3)]
+    for case_id in created:
+        assert signed.delete(f"/test/cases/{case_id}").status_code == 204
+    assert signed.delete(f"/test/cases/{created[0]}").status_code == 404  # forgotten: the oldest of three
+    assert [signed.delete(f"/test/cases/{case_id}").status_code for case_id in created[1:]] == [204, 204]
 
 
 def test_delete_by_tag(signed: World) -> None:

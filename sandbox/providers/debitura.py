@@ -965,6 +965,9 @@ def close_case(case: Record, close_code: str, now: datetime) -> None:
     case.update(closeCode=close_code, dateFinished=iso8601(now))
 
 
+DELETED_CASES_KEPT = 1000  # deleting one of these again is 204; older ones are forgotten (memory stays bounded)
+
+
 def delete_cases(store: Store, case_ids: list[str]) -> None:
     for case_id in case_ids:
         for collection, records in (("chats", chats_of(store, case_id)), ("tasks", tasks_of(store, case_id))):
@@ -972,6 +975,10 @@ def delete_cases(store: Store, case_ids: list[str]) -> None:
                 store.remove(collection, record["id"])
         store.remove("cases", case_id)
         store.put("deletedCases", {"id": case_id})
+    forgotten = store.count("deletedCases") - DELETED_CASES_KEPT
+    if forgotten > 0:
+        for oldest in list(store.collection("deletedCases"))[:forgotten]:
+            store.remove("deletedCases", oldest)
 
 
 def timeline_of(store: Store, case: Record) -> Record:
