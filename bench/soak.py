@@ -9,10 +9,11 @@ tenant's journal is full after the first ~100,000 requests and stays so) takes
 fault rule answers 503 to 1% of the calls (probability 0.01, seeded). Writes
 carry their tenant's name (`soak-<n>`); Payt's, Invoiced's and Wethod's toggle
 or overwrite state, so their data stays the same size. Debitura's create a
-test case and later delete the tenant's test cases by tag; Debitura keeps a
-tombstone of every deleted case (`deletedCases`, to tell a deleted case from
-an unknown one), so its data grows with every cycle (`--debitura-writes none`
-swaps those two calls for reads).
+test case (allowing a pending contract: the demo account's is unsigned) and
+later delete the tenant's test cases by tag; Debitura remembers the last 1,000
+deleted cases of a tenant (`deletedCases`, to tell a deleted case from an
+unknown one), so its data grows until then (`--debitura-writes none` swaps
+those two calls for reads).
 
 It checks, and prints as JSON:
 - no 5xx answer but the injected 503s (their count equals the rule's `fired`);
@@ -108,7 +109,7 @@ local operations = {
   function(t, n) return wethod(t, "PATCH", "/invoices/1", '{"notes": "soak-' .. t .. '"}') end,
   function(t, n) return debitura(t, "POST", "/cases", '{"currencyCode": "eur", "amountToRecover": 100, ' ..
       '"date": "2026-09-01", "dueDate": "2026-10-01T00:00:00", "creditorReference": "soak-' .. t .. '-' .. n ..
-      '", "isTest": true, "tag": "soak", ' ..
+      '", "isTest": true, "tag": "soak", "allowPendingContracts": true, ' ..
       '"debtor": {"type": "Company", "name": "Soak GmbH", "countryAlpha2": "de"}}') end,
   function(t, n) return payt(t, "GET", "/tasks?administration_id=adm_1001&per_page=20") end,
   function(t, n) return invoiced(t, "GET", "/customers/481594") end,
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "--debitura-writes",
         choices=["cases", "none"],
         default="cases",
-        help="cases: create a test case, later delete it by tag (Debitura keeps a tombstone per deleted case, "
+        help="cases: create a test case, later delete it by tag (Debitura remembers its last 1,000 deleted cases, "
         "so its data grows); none: two more Debitura reads instead",
     )
     parser.add_argument("serve_options", nargs="*", help="more `sandbox serve` options (after --)")
