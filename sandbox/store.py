@@ -255,7 +255,8 @@ class Store:
     def transaction(self) -> Transaction:
         """`with store.transaction():` undoes every write made in the block if it raises.
 
-        Nested blocks join the outer one.
+        Nested blocks join the outer one; a nested block that raises undoes its own writes at once (so a
+        caller that catches the error, such as a bulk request refusing one record, keeps the others).
         """
         return Transaction(self)
 
@@ -301,21 +302,31 @@ class Store:
 class Transaction:
     """The all-or-nothing block of `Store.transaction` (a class: it runs around every request)."""
 
-    __slots__ = ("outer", "store")
+    __slots__ = ("mark", "outer", "store")
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.outer = False
+        self.mark = 0
 
     def __enter__(self) -> Store:
         store = self.store
         self.outer = store._undo is None
         if self.outer:
             store._undo = []
+        else:
+            self.mark = len(store._undo)  # type: ignore[arg-type]
         return store
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
         if not self.outer:
+            if kind is not None:
+                store = self.store
+                undo, store._undo = store._undo or [], None  # undoing records no new undo steps
+                mine, undo[self.mark :] = undo[self.mark :], []
+                for step in reversed(mine):
+                    step()
+                store._undo = undo
             return
         store = self.store
         undo, store._undo = store._undo, None
