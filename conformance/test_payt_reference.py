@@ -49,6 +49,8 @@ def test_the_sandbox_answers_payts_document(case: Any) -> None:
     response = case.call(headers=HEADERS)
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
     path = case.formatted_path
+    if case.method.lower() != case.operation.method.lower():
+        return  # a method the document does not give this path (405 is checked by the sandbox's own tests)
     if not REFERENCE.documents_status(case.method, case.path, response.status_code):
         return
     body = response.json() if response.content else None

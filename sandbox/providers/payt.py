@@ -146,7 +146,7 @@ class Payt(Provider):
             holder = by_identifier.get(item.get("contact_identifier", ""))
             if holder is not None and existing is not None and holder["id"] != existing["id"]:
                 raise Refused(f"contact_identifier {item['contact_identifier']} is taken.")
-            fields = {key: value for key, value in item.items() if key != "id"}
+            fields = {key: value for key, value in item.items() if key in CONTACT_FIELDS}
             record = save_record(call, "contacts", existing, admin, fields, {"validation_errors": {}})
             if record.get("contact_identifier") is not None:
                 by_identifier[record["contact_identifier"]] = record
@@ -196,7 +196,7 @@ class Payt(Provider):
             existing = by_code.get(item["code"])
             if existing is None and not ("rate" in item and "name" in item):
                 raise Refused("rate and name are required to create a vat rate.")
-            fields = dict(item)
+            fields = {key: item[key] for key in ("code", "name", "rate", "category") if key in item}
             if "rate" in fields:
                 fields["rate"] = float(fields["rate"])
             record = save_record(call, "vat_rates", existing, admin, fields, {"category": "regular"}, stamp=False)
@@ -210,7 +210,8 @@ class Payt(Provider):
 
         def apply(item: dict[str, Any]) -> None:
             key = f"{admin}:{item['code']}"
-            call.records.put("payment_conditions", {"id": key, "administration_id": admin, **item}, key=key)
+            condition = {"id": key, "administration_id": admin, "code": item["code"], "name": item["name"]}
+            call.records.put("payment_conditions", condition, key=key)
 
         return bulk(call, call.body["payment_conditions"], lambda item: item["code"], apply)
 
@@ -226,7 +227,7 @@ class Payt(Provider):
             token = hashlib.sha256(key.encode()).hexdigest()[:24]
             slot = {"checksum": item["checksum"], "url": f"https://storage.paytsoftware.com/uploads/{token}",
                     "expires_at": expires}
-            call.records.put("files", {"id": key, "administration_id": admin, **item, **slot}, key=key)
+            call.records.put("files", {"id": key, "administration_id": admin, **slot}, key=key)
             slots.append(slot)
         return Reply(slots[0], status=201)
 
@@ -628,6 +629,13 @@ def save_record(
     return store.update(collection, str(existing["id"]), changes)
 
 
+CONTACT_FIELDS = (
+    "contact_identifier", "birth_date", "call_phone_number", "default_email_address", "firstname", "gender", "infix",
+    "invoice_email_address", "invoice_cc_email_address", "invoice_bcc_email_address", "lastname", "middlename",
+    "postal_address_street_1", "postal_address_street_2", "postal_address_postal_code", "postal_address_city",
+    "postal_address_country_code", "postal_address_region", "prefix", "reminder_email_address",
+    "reminder_cc_email_address", "reminder_bcc_email_address", "sms_phone_number",
+)
 DEBTOR_COPIED = ("debtor_number", "name", "debtor_identifier", "coc_number", "language_code", "peppol_identifier",
                  "relation_manager", "remark", "vat_number", "peppol_enabled")
 
