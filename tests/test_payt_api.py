@@ -29,17 +29,35 @@ def invoice(client: TestClient, number: str) -> dict[str, Any]:
 
 
 def new_debtor(client: TestClient, number: str = "D-200") -> dict[str, Any]:
-    body = {"administration_id": ADMIN, "debtors": [{"debtor_number": number, "debtor_identifier": f"erp-{number}",
-                                                     "name": "Drukkerij Inkt", "country_code": "BE"}]}
+    body = {
+        "administration_id": ADMIN,
+        "debtors": [
+            {
+                "debtor_number": number,
+                "debtor_identifier": f"erp-{number}",
+                "name": "Drukkerij Inkt",
+                "country_code": "BE",
+            }
+        ],
+    }
     response = client.post("/payt/v1/debtors", json=body, headers=AUTH)
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def upsert_invoice(client: TestClient, **fields: Any) -> dict[str, Any]:
-    record = {"invoice_number": "2026-0200", "debtor_number": "D-200", "currency_code": "EUR",
-              "invoice_date": "2026-11-01", "due_date": "2026-12-01", "amount_total": "121", "amount_open": "121",
-              "book_amount_total": "121", "book_amount_open": "121", **fields}
+    record = {
+        "invoice_number": "2026-0200",
+        "debtor_number": "D-200",
+        "currency_code": "EUR",
+        "invoice_date": "2026-11-01",
+        "due_date": "2026-12-01",
+        "amount_total": "121",
+        "amount_open": "121",
+        "book_amount_total": "121",
+        "book_amount_open": "121",
+        **fields,
+    }
     response = client.post("/payt/v1/invoices", json={"administration_id": ADMIN, "invoices": [record]}, headers=AUTH)
     assert response.status_code == 201, response.text
     return response.json()
@@ -63,11 +81,21 @@ def test_a_debtor_and_its_invoice_are_created_by_the_callers_own_keys(client: Te
 
 def test_a_record_that_fails_is_reported_under_its_key_and_the_others_are_applied(client: TestClient) -> None:
     new_debtor(client)
-    good = {"invoice_number": "2026-0201", "debtor_number": "D-200", "currency_code": "EUR", "invoice_date": "2026-11-01",
-            "due_date": "2026-12-01", "amount_total": "10", "amount_open": "10", "book_amount_total": "10",
-            "book_amount_open": "10"}
+    good = {
+        "invoice_number": "2026-0201",
+        "debtor_number": "D-200",
+        "currency_code": "EUR",
+        "invoice_date": "2026-11-01",
+        "due_date": "2026-12-01",
+        "amount_total": "10",
+        "amount_open": "10",
+        "book_amount_total": "10",
+        "book_amount_open": "10",
+    }
     bad = {**good, "invoice_number": "2026-0202", "debtor_number": "D-404", "payment_condition": "NOPE"}
-    response = client.post("/payt/v1/invoices", json={"administration_id": ADMIN, "invoices": [bad, good]}, headers=AUTH)
+    response = client.post(
+        "/payt/v1/invoices", json={"administration_id": ADMIN, "invoices": [bad, good]}, headers=AUTH
+    )
     assert response.status_code == 201
     assert response.json() == {
         "success": False,
@@ -96,8 +124,10 @@ def test_a_lower_open_amount_registers_a_payment_and_the_credit_case_follows(cli
 
 
 def test_payments_replace_the_invoices_payments_and_dropped_ones_are_listed_as_deleted(client: TestClient) -> None:
-    payments = [{"origin_identifier": "BANK-1001", "amount": "210"}, {"origin_identifier": "CREDIT-1", "amount": "1000",
-                                                                       "transaction_type": "credit"}]
+    payments = [
+        {"origin_identifier": "BANK-1001", "amount": "210"},
+        {"origin_identifier": "CREDIT-1", "amount": "1000", "transaction_type": "credit"},
+    ]
     body = {"administration_id": ADMIN, "invoices": [{"invoice_number": "2026-0042", "payments": payments}]}
     assert client.patch("/payt/v1/invoices", json=body, headers=AUTH).json()["count"] == 1
     paid = invoice(client, "2026-0042")
@@ -107,18 +137,32 @@ def test_payments_replace_the_invoices_payments_and_dropped_ones_are_listed_as_d
     client.patch("/payt/v1/invoices", json=body, headers=AUTH)
     assert invoice(client, "2026-0042")["open_amount"] == "210.00"
     deleted = get(client, "payments/deleted", deleted_after="2026-11-01T00:00:00Z")["data"]
-    assert deleted == [{"id": "1", "administration_id": ADMIN, "origin_identifier": "BANK-1001",
-                        "invoice_id": "inv_2026_0042", "deleted_at": NOW}]
+    assert deleted == [
+        {
+            "id": "1",
+            "administration_id": ADMIN,
+            "origin_identifier": "BANK-1001",
+            "invoice_id": "inv_2026_0042",
+            "deleted_at": NOW,
+        }
+    ]
     # 90 days later on the tenant clock the deletion has dropped out of the list.
     client.post(f"/__sandbox/tenants/{TOKEN}/clock", json={"advance": 91 * 86400})
     assert get(client, "payments/deleted", deleted_after="2026-11-01T00:00:00Z")["data"] == []
 
 
 def test_payments_that_disagree_with_the_open_amount_or_exceed_the_total_are_refused(client: TestClient) -> None:
-    body = {"administration_id": ADMIN, "invoices": [
-        {"invoice_number": "2026-0042", "amount_open": "5.00", "payments": [{"origin_identifier": "X", "amount": "1"}]},
-        {"invoice_number": "2026-0051", "amount_open": "-1.00"},
-    ]}
+    body = {
+        "administration_id": ADMIN,
+        "invoices": [
+            {
+                "invoice_number": "2026-0042",
+                "amount_open": "5.00",
+                "payments": [{"origin_identifier": "X", "amount": "1"}],
+            },
+            {"invoice_number": "2026-0051", "amount_open": "-1.00"},
+        ],
+    }
     answer = client.patch("/payt/v1/invoices", json=body, headers=AUTH).json()
     assert answer["count"] == 0
     assert answer["errors"] == {
@@ -133,15 +177,25 @@ def test_payments_that_disagree_with_the_open_amount_or_exceed_the_total_are_ref
 def test_block_and_resume_move_the_invoice_and_refusals_change_nothing(client: TestClient) -> None:
     body = {"administration_id": ADMIN, "invoice_numbers": ["2026-0042", "2026-0070", "nope"]}
     answer = client.patch("/payt/v1/invoices/block", json=body, headers=AUTH).json()
-    assert answer == {"success": False, "count": 1, "errors": {
-        "2026-0070": ["Invoice 2026-0070 is paid and cannot be blocked."], "nope": ["Invoice nope not found."]}}
+    assert answer == {
+        "success": False,
+        "count": 1,
+        "errors": {
+            "2026-0070": ["Invoice 2026-0070 is paid and cannot be blocked."],
+            "nope": ["Invoice nope not found."],
+        },
+    }
     blocked = invoice(client, "2026-0042")
     assert blocked["paused_at"] == NOW and blocked["paused_by_user"] is False
-    again = client.patch("/payt/v1/invoices/block", json={"administration_id": ADMIN, "invoice_numbers": ["2026-0042"]},
-                         headers=AUTH).json()
+    again = client.patch(
+        "/payt/v1/invoices/block", json={"administration_id": ADMIN, "invoice_numbers": ["2026-0042"]}, headers=AUTH
+    ).json()
     assert again["errors"] == {"2026-0042": ["Invoice 2026-0042 is already blocked."]}
-    resumed = client.patch("/payt/v1/invoices/resume", json={"administration_id": ADMIN,
-                                                            "invoice_identifiers": ["erp-inv-42"]}, headers=AUTH)
+    resumed = client.patch(
+        "/payt/v1/invoices/resume",
+        json={"administration_id": ADMIN, "invoice_identifiers": ["erp-inv-42"]},
+        headers=AUTH,
+    )
     assert resumed.json() == {"success": True, "count": 1, "errors": {}}
     assert "paused_at" not in invoice(client, "2026-0042")
     none = client.patch("/payt/v1/invoices/resume", json={"administration_id": ADMIN}, headers=AUTH)
@@ -151,8 +205,9 @@ def test_block_and_resume_move_the_invoice_and_refusals_change_nothing(client: T
 def test_completing_a_task_with_resume_dossiers_resumes_its_blocked_invoice(client: TestClient) -> None:
     client.patch("/payt/v1/tasks/5003/unmark_completed", json={"administration_id": ADMIN}, headers=AUTH)
     assert "paused_at" in invoice(client, "2026-0060")
-    done = client.patch("/payt/v1/tasks/5003/mark_completed", json={"administration_id": ADMIN, "resume_dossiers": True},
-                        headers=AUTH)
+    done = client.patch(
+        "/payt/v1/tasks/5003/mark_completed", json={"administration_id": ADMIN, "resume_dossiers": True}, headers=AUTH
+    )
     assert done.status_code == 200
     assert "paused_at" not in invoice(client, "2026-0060")
 
@@ -165,14 +220,19 @@ def test_a_proposed_plan_is_approved_once_and_payments_pay_its_terms(client: Tes
     assert invoice(client, "2026-0051")["active_payment_plan_id"] == "2"
     refused = client.patch("/payt/v1/payment_plans/2/reject", json={"administration_id": ADMIN}, headers=AUTH)
     assert refused.status_code == 422
-    assert refused.json() == {"code": "invalid_state",
-                              "message": "Payment plan 2 is active: only a proposed payment plan can be rejected."}
+    assert refused.json() == {
+        "code": "invalid_state",
+        "message": "Payment plan 2 is active: only a proposed payment plan can be rejected.",
+    }
     assert get(client, "payment_plans/2") == plan
     body = {"administration_id": ADMIN, "invoices": [{"invoice_number": "2026-0051", "amount_open": "300"}]}
     client.patch("/payt/v1/invoices", json=body, headers=AUTH)
     terms = get(client, "payment_plans/2")["payment_terms"]
-    assert [(t["amount_due"], t["payment_date"]) for t in terms] == [("0.00", "2026-11-22"), ("100.00", ""),
-                                                                     ("200.00", "")]
+    assert [(t["amount_due"], t["payment_date"]) for t in terms] == [
+        ("0.00", "2026-11-22"),
+        ("100.00", ""),
+        ("200.00", ""),
+    ]
     off = client.patch("/payt/v1/payment_plans/2/deactivate", json={"administration_id": ADMIN}, headers=AUTH).json()
     assert off["active"] is False and off["deactivated_at"] == NOW
     assert "active_payment_plan_id" not in invoice(client, "2026-0051")
@@ -180,11 +240,17 @@ def test_a_proposed_plan_is_approved_once_and_payments_pay_its_terms(client: Tes
 
 def test_a_created_payment_plan_is_active_and_unknown_invoices_are_refused(client: TestClient) -> None:
     terms = [{"amount": 181.5, "due_date": "2026-12-15"}, {"amount": 181.5, "due_date": "2027-01-15"}]
-    unknown = client.post("/payt/v1/payment_plans", json={"administration_id": ADMIN, "invoice_numbers": ["nope"],
-                                                          "terms": terms}, headers=AUTH)
+    unknown = client.post(
+        "/payt/v1/payment_plans",
+        json={"administration_id": ADMIN, "invoice_numbers": ["nope"], "terms": terms},
+        headers=AUTH,
+    )
     assert unknown.status_code == 422 and "nope" in unknown.json()["message"]
-    created = client.post("/payt/v1/payment_plans", json={"administration_id": ADMIN, "credit_case_numbers": ["CC-2026-303"],
-                                                          "terms": terms}, headers=AUTH)
+    created = client.post(
+        "/payt/v1/payment_plans",
+        json={"administration_id": ADMIN, "credit_case_numbers": ["CC-2026-303"], "terms": terms},
+        headers=AUTH,
+    )
     assert created.status_code == 201, created.text
     plan = created.json()
     assert plan["debtor_id"] == "deb_90" and plan["active"] is True
@@ -198,7 +264,9 @@ def test_references_that_name_nothing_are_refused_in_payts_envelope(client: Test
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "message": "Invoice nope not found in administration adm_1001."}
     debtor = {"debtor_number": "D-300", "debtor_identifier": "erp-300", "name": "X", "contact_identifier": "CON-404"}
-    answer = client.post("/payt/v1/debtors", json={"administration_id": ADMIN, "debtors": [debtor]}, headers=AUTH).json()
+    answer = client.post(
+        "/payt/v1/debtors", json={"administration_id": ADMIN, "debtors": [debtor]}, headers=AUTH
+    ).json()
     assert answer["errors"] == {"erp-300": ["contact_identifier CON-404 does not name a contact."]}
     line = {"description": "Ink", "vat_rate_code": "NOPE", "total_excl_tax_amount": "10"}
     new_debtor(client)
@@ -210,20 +278,30 @@ def test_a_sent_message_is_listed_and_marked_read(client: TestClient) -> None:
     message = {"administration_id": ADMIN, "invoice_number": "2026-0042", "message": {"subject": "Hi", "body": "Pay"}}
     sent = client.post("/payt/v1/messages", json=message, headers=AUTH).json()
     assert sent["sender_type"] == "creditor" and sent["credit_case_id"] == "cc_301" and "content" not in sent
-    read = client.patch("/payt/v1/messages", json={"administration_id": ADMIN, "messages": [{"id": sent["id"], "read": True}]},
-                        headers=AUTH)
+    read = client.patch(
+        "/payt/v1/messages",
+        json={"administration_id": ADMIN, "messages": [{"id": sent["id"], "read": True}]},
+        headers=AUTH,
+    )
     assert read.json() == {"success": True, "count": 1, "errors": {}}
     shown = get(client, f"messages/{sent['id']}", fields='{"only": ["id", "read_at", "content"]}')
     assert shown == {"id": sent["id"], "read_at": NOW, "content": "Pay"}
 
 
 def test_revoked_mandates_move_to_the_deleted_list(client: TestClient) -> None:
-    mandate = {"bank_account_name": "Hotel", "bank_account_number": "NL01", "provider_code": "mollie", "debtor_code": "D-090"}
-    created = client.post("/payt/v1/psp_mandates", json={"administration_id": ADMIN, "psp_mandates": [mandate]},
-                          headers=AUTH).json()
+    mandate = {
+        "bank_account_name": "Hotel",
+        "bank_account_number": "NL01",
+        "provider_code": "mollie",
+        "debtor_code": "D-090",
+    }
+    created = client.post(
+        "/payt/v1/psp_mandates", json={"administration_id": ADMIN, "psp_mandates": [mandate]}, headers=AUTH
+    ).json()
     assert created["debtor_id"] == "deb_90" and "debtor_number" not in created
-    revoked = client.delete("/payt/v1/psp_mandates", params={"administration_id": ADMIN, "debtor_numbers": ["D-090"]},
-                            headers=AUTH)
+    revoked = client.delete(
+        "/payt/v1/psp_mandates", params={"administration_id": ADMIN, "debtor_numbers": ["D-090"]}, headers=AUTH
+    )
     assert revoked.json() == {"success": True, "count": 1, "errors": {}}
     assert [m["id"] for m in get(client, "psp_mandates")["data"]] == ["1"]
     deleted = get(client, "psp_mandates/deleted", deleted_after="2026-11-21T00:00:00Z")["data"]
@@ -233,11 +311,20 @@ def test_revoked_mandates_move_to_the_deleted_list(client: TestClient) -> None:
 def test_vat_rates_contacts_and_conditions_upsert_by_their_codes(client: TestClient) -> None:
     rates = {"administration_id": ADMIN, "vat_rates": [{"code": "LOW", "rate": "9.5"}, {"code": "ZERO"}]}
     answer = client.post("/payt/v1/vat_rates", json=rates, headers=AUTH).json()
-    assert answer == {"success": False, "count": 1, "errors": {"ZERO": ["rate and name are required to create a vat rate."]}}
+    assert answer == {
+        "success": False,
+        "count": 1,
+        "errors": {"ZERO": ["rate and name are required to create a vat rate."]},
+    }
     assert [r["rate"] for r in get(client, "vat_rates")["data"]] == [21, 9.5]
     contacts = {"administration_id": ADMIN, "contacts": [{"contact_identifier": "CON-9", "firstname": "Ida"}]}
     assert client.post("/payt/v1/contacts", json=contacts, headers=AUTH).json()["count"] == 1
-    debtor = {"debtor_number": "D-077", "debtor_identifier": "erp-77", "name": "Bakkerij Jansen", "contact_identifier": "CON-9"}
+    debtor = {
+        "debtor_number": "D-077",
+        "debtor_identifier": "erp-77",
+        "name": "Bakkerij Jansen",
+        "contact_identifier": "CON-9",
+    }
     client.post("/payt/v1/debtors", json={"administration_id": ADMIN, "debtors": [debtor]}, headers=AUTH)
     assert get(client, "contacts", debtor_numbers="D-077")["data"][0]["contact_identifier"] == "CON-9"
     conditions = {"administration_id": ADMIN, "payment_conditions": [{"code": "14D", "name": "14 days"}]}
@@ -249,29 +336,48 @@ def test_vat_rates_contacts_and_conditions_upsert_by_their_codes(client: TestCli
 def test_lists_filter_and_sort_as_payt_documents(client: TestClient) -> None:
     ordered = get(client, "invoices", order="due_date_desc")["data"]
     assert [i["due_date"] for i in ordered] == sorted((i["due_date"] for i in ordered), reverse=True)
-    assert [i["id"] for i in get(client, "invoices", book_amount_total_gte="500", book_amount_total_lte="605")["data"]] == [
-        "inv_2026_0051", "inv_2026_0075"]
-    assert [i["id"] for i in get(client, "invoices", paid="false", debtor_identifiers="erp-77")["data"]] == ["inv_2026_0042"]
+    assert [
+        i["id"] for i in get(client, "invoices", book_amount_total_gte="500", book_amount_total_lte="605")["data"]
+    ] == ["inv_2026_0051", "inv_2026_0075"]
+    assert [i["id"] for i in get(client, "invoices", paid="false", debtor_identifiers="erp-77")["data"]] == [
+        "inv_2026_0042"
+    ]
     page = get(client, "debtors", per_page="2")
     assert page["pagination"] == {"cursor": page["data"][-1]["id"]}
     assert get(client, "order_lines", created_before="2026-09-01T00:00:00Z")["data"] == []
 
 
 def test_administrations_sign_up_and_files(client: TestClient) -> None:
-    fields = {"name": "Initech B.V.", "city": "Leiden", "commercial_registration_number": "1", "contact_name": "Bill",
-              "country_code": "NL", "email_address": "bill@initech.example", "house_number": "1", "postal_code": "2311 AA",
-              "street_name": "Breestraat"}
-    signed = client.post("/payt/v1/sign_up", json={"administration": {**fields, "phone_number": "+31"},
-                                                   "user": {"first_name": "Bill", "last_name": "L", "email_address": "b@x"},
-                                                   "connection": {"resource_label": "x", "resource_identifier": "y"}},
-                         headers=AUTH)
+    fields = {
+        "name": "Initech B.V.",
+        "city": "Leiden",
+        "commercial_registration_number": "1",
+        "contact_name": "Bill",
+        "country_code": "NL",
+        "email_address": "bill@initech.example",
+        "house_number": "1",
+        "postal_code": "2311 AA",
+        "street_name": "Breestraat",
+    }
+    signed = client.post(
+        "/payt/v1/sign_up",
+        json={
+            "administration": {**fields, "phone_number": "+31"},
+            "user": {"first_name": "Bill", "last_name": "L", "email_address": "b@x"},
+            "connection": {"resource_label": "x", "resource_identifier": "y"},
+        },
+        headers=AUTH,
+    )
     assert signed.status_code == 201, signed.text
     new_id = signed.json()["administration"]["id"]
     assert new_id in [a["id"] for a in client.get("/payt/v1/administrations", headers=AUTH).json()["data"]]
     assert client.get(f"/payt/v1/administrations/{new_id}", headers=AUTH).json()["name"] == "Initech B.V."
     limited = client.get("/payt/v1/administrations", headers={"Authorization": "Bearer demo_payt_acme_only"})
     assert limited.status_code == 403  # its scopes do not include administrations:read
-    files = {"administration_id": ADMIN, "files": [{"byte_size": 10, "checksum": "abc", "content_type": "application/pdf"}]}
+    files = {
+        "administration_id": ADMIN,
+        "files": [{"byte_size": 10, "checksum": "abc", "content_type": "application/pdf"}],
+    }
     slot = client.post("/payt/v1/files", json=files, headers=AUTH).json()
     assert slot["checksum"] == "abc" and slot["expires_at"] == "2026-11-22T11:00:00Z"
     new_debtor(client)
@@ -288,9 +394,16 @@ def test_administrations_sign_up_and_files(client: TestClient) -> None:
         ("get", "/payt/v1/notes", "notes:read"),
     ],
 )
-def test_a_token_without_the_operations_scope_is_refused(client: TestClient, method: str, path: str, scope: str) -> None:
-    response = client.request(method, path, params={"administration_id": ADMIN}, json={"administration_id": ADMIN},
-                              headers={"Authorization": "Bearer demo_payt_readonly"})
+def test_a_token_without_the_operations_scope_is_refused(
+    client: TestClient, method: str, path: str, scope: str
+) -> None:
+    response = client.request(
+        method,
+        path,
+        params={"administration_id": ADMIN},
+        json={"administration_id": ADMIN},
+        headers={"Authorization": "Bearer demo_payt_readonly"},
+    )
     assert response.status_code == 403
     assert response.json() == {"code": "forbidden", "message": f"Missing permission: {scope}"}
 
@@ -298,4 +411,7 @@ def test_a_token_without_the_operations_scope_is_refused(client: TestClient, met
 def test_records_of_another_administration_are_not_found(client: TestClient) -> None:
     response = client.get("/payt/v1/invoices/inv_r_9913", params={"administration_id": ADMIN}, headers=AUTH)
     assert response.status_code == 404
-    assert response.json() == {"code": "not_found", "message": "Invoice inv_r_9913 not found in administration adm_1001."}
+    assert response.json() == {
+        "code": "not_found",
+        "message": "Invoice inv_r_9913 not found in administration adm_1001.",
+    }

@@ -81,7 +81,9 @@ class Payt(Provider):
     @handles("getV1Administrations")
     def list_administrations(self, call: Call) -> Any:
         allowed = (call.grant or {}).get("administrations")
-        records = [a for key, a in call.records.collection("administrations").items() if allowed is None or key in allowed]
+        records = [
+            a for key, a in call.records.collection("administrations").items() if allowed is None or key in allowed
+        ]
         return cursor_page(call, records, lambda record: present(call, "administrations", record))
 
     @handles("getV1AdministrationsAdministrationId")
@@ -109,8 +111,13 @@ class Payt(Provider):
         store = call.records
         company_id = f"cmp_{store.next_id('companies')}"
         trial_ends = (call.clock_now + timedelta(days=30)).date().isoformat()
-        company = {"id": company_id, "name": body["administration"]["name"], "status": "implementation",
-                   "trial_ends_on": trial_ends, "trial": True}
+        company = {
+            "id": company_id,
+            "name": body["administration"]["name"],
+            "status": "implementation",
+            "trial_ends_on": trial_ends,
+            "trial": True,
+        }
         store.put("companies", company, key=company_id)
         user = body["user"]
         user_id = f"usr_{store.next_id('users')}"
@@ -118,10 +125,17 @@ class Payt(Provider):
         answer = {
             "administration": present(call, "administrations", administration, selection=False),
             "company": company,
-            "user": {"id": user_id, "name": f"{user['first_name']} {user['last_name']}",
-                     "email_address": user["email_address"]},
-            "access_grant": {"code": code, "expires_in": 600, "created_at": str(int(call.clock_now.timestamp())),
-                             "grant_type": "authorization_code"},
+            "user": {
+                "id": user_id,
+                "name": f"{user['first_name']} {user['last_name']}",
+                "email_address": user["email_address"],
+            },
+            "access_grant": {
+                "code": code,
+                "expires_in": 600,
+                "created_at": str(int(call.clock_now.timestamp())),
+                "grant_type": "authorization_code",
+            },
         }
         return Reply(answer, status=201)
 
@@ -225,8 +239,11 @@ class Payt(Provider):
         for item in call.body["files"]:
             key = f"{admin}:{item['checksum']}"
             token = hashlib.sha256(key.encode()).hexdigest()[:24]
-            slot = {"checksum": item["checksum"], "url": f"https://storage.paytsoftware.com/uploads/{token}",
-                    "expires_at": expires}
+            slot = {
+                "checksum": item["checksum"],
+                "url": f"https://storage.paytsoftware.com/uploads/{token}",
+                "expires_at": expires,
+            }
             call.records.put("files", {"id": key, "administration_id": admin, **slot}, key=key)
             slots.append(slot)
         return Reply(slots[0], status=201)
@@ -235,15 +252,22 @@ class Payt(Provider):
     def create_order(self, call: Call) -> Reply:
         admin = scope(call)
         order_id = str(call.records.next_id("orders"))
-        call.records.put("orders", {"id": order_id, "administration_id": admin, "created_at": call.resources.timestamp(call)},
-                         key=order_id)
-        return Reply({"deeplink_url": f"https://app.paytsoftware.com/administrations/{admin}/orders/{order_id}"}, status=201)
+        call.records.put(
+            "orders",
+            {"id": order_id, "administration_id": admin, "created_at": call.resources.timestamp(call)},
+            key=order_id,
+        )
+        return Reply(
+            {"deeplink_url": f"https://app.paytsoftware.com/administrations/{admin}/orders/{order_id}"}, status=201
+        )
 
     # -- invoices and payments ----------------------------------------------------------------
 
     @handles("getV1InvoicesId")
     def get_invoice(self, call: Call) -> Any:
-        return present(call, "invoices", find_by(call, "invoices", call.query.get("identifier_type") or "id", "Invoice"))
+        return present(
+            call, "invoices", find_by(call, "invoices", call.query.get("identifier_type") or "id", "Invoice")
+        )
 
     @handles("postV1Invoices")
     def upsert_invoices(self, call: Call) -> Reply:
@@ -307,9 +331,16 @@ class Payt(Provider):
         elif collection == "credit_cases":
             links["credit_case_id"] = target["id"]
         stamp = call.resources.timestamp(call)
-        message = {"sender_type": "creditor", "subject": body["message"]["subject"], "administration_id": admin,
-                   **links, "id": call.resources.new_id(call.records, call.resources.resource("messages")),
-                   "content": body["message"]["body"], "sent_at": stamp, "updated_at": stamp}
+        message = {
+            "sender_type": "creditor",
+            "subject": body["message"]["subject"],
+            "administration_id": admin,
+            **links,
+            "id": call.resources.new_id(call.records, call.resources.resource("messages")),
+            "content": body["message"]["body"],
+            "sent_at": stamp,
+            "updated_at": stamp,
+        }
         stored = call.records.insert("messages", message)
         return present(call, "messages", stored)
 
@@ -322,7 +353,9 @@ class Payt(Provider):
             if message is None or message["administration_id"] != admin:
                 raise Refused(f"Message {item['id']} not found.")
             if item["read"] and message.get("read_at") is None:
-                ledger.replace(call.records, "messages", message, stamped(call, {"read_at": call.resources.timestamp(call)}))
+                ledger.replace(
+                    call.records, "messages", message, stamped(call, {"read_at": call.resources.timestamp(call)})
+                )
             elif not item["read"] and message.get("read_at") is not None:
                 ledger.replace(call.records, "messages", message, stamped(call, {}), ("read_at", "read_by_user"))
 
@@ -346,32 +379,59 @@ class Payt(Provider):
         cases = by_field(in_administration(store, "credit_cases", admin), "credit_case_number")
         for value in body.get("credit_case_numbers") or ():
             if value not in cases:
-                raise ApiError(ErrorKind.INVALID, f"credit_case_numbers: credit case {value} not found.", field="credit_case_numbers")
+                raise ApiError(
+                    ErrorKind.INVALID,
+                    f"credit_case_numbers: credit case {value} not found.",
+                    field="credit_case_numbers",
+                )
             for invoice in invoices:
                 if invoice.get("active_credit_case_id") == cases[value]["id"]:
                     chosen[invoice["id"]] = invoice
         if not chosen:
-            raise ApiError(ErrorKind.INVALID, "Name the plan's invoices: invoice_numbers, invoice_identifiers or "
-                           "credit_case_numbers.", field="invoice_numbers")
+            raise ApiError(
+                ErrorKind.INVALID,
+                "Name the plan's invoices: invoice_numbers, invoice_identifiers or credit_case_numbers.",
+                field="invoice_numbers",
+            )
         debtors = {invoice["debtor_id"] for invoice in chosen.values()}
         if len(debtors) != 1:
-            raise ApiError(ErrorKind.INVALID, "A payment plan's invoices must all belong to one debtor.", field="invoice_numbers")
+            raise ApiError(
+                ErrorKind.INVALID, "A payment plan's invoices must all belong to one debtor.", field="invoice_numbers"
+            )
         busy = sorted(i["invoice_number"] for i in chosen.values() if i.get("active_payment_plan_id") is not None)
         if busy:
-            raise ApiError(ErrorKind.INVALID, f"Invoice {busy[0]} already has an active payment plan.", field="invoice_numbers")
+            raise ApiError(
+                ErrorKind.INVALID, f"Invoice {busy[0]} already has an active payment plan.", field="invoice_numbers"
+            )
         stamp = call.resources.timestamp(call)
         debtor = store.get("debtors", debtors.pop())
         assert debtor is not None
         plan_id = call.resources.new_id(store, call.resources.resource("payment_plans"))
         terms = [
-            {"id": f"{plan_id}-{n}", "total_amount": money(amount(t["amount"])), "amount_due": money(amount(t["amount"])),
-             "due_date": t["due_date"], "payment_date": ""}
+            {
+                "id": f"{plan_id}-{n}",
+                "total_amount": money(amount(t["amount"])),
+                "amount_due": money(amount(t["amount"])),
+                "due_date": t["due_date"],
+                "payment_date": "",
+            }
             for n, t in enumerate(sorted(body["terms"], key=lambda t: t["due_date"]), start=1)
         ]
-        plan = {"payment_terms": terms, "active": True, "auto_activated": False, "administration_id": admin,
-                "debtor_id": debtor["id"], "id": plan_id, "approved_at": stamp, "created_at": stamp, "updated_at": stamp,
-                "_state": "active", "_debtor_number": debtor["debtor_number"],
-                "_debtor_identifier": debtor["debtor_identifier"], "_invoice_ids": sorted(chosen)}
+        plan = {
+            "payment_terms": terms,
+            "active": True,
+            "auto_activated": False,
+            "administration_id": admin,
+            "debtor_id": debtor["id"],
+            "id": plan_id,
+            "approved_at": stamp,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "_state": "active",
+            "_debtor_number": debtor["debtor_number"],
+            "_debtor_identifier": debtor["debtor_identifier"],
+            "_invoice_ids": sorted(chosen),
+        }
         store.insert("payment_plans", plan)
         start_plan(call, plan_id)
         return Reply(present(call, "payment_plans", store.get("payment_plans", plan_id) or plan), status=201)
@@ -392,8 +452,13 @@ class Payt(Provider):
             for invoice_id in old.get("_invoice_ids") or ():
                 invoice = call.records.get("invoices", invoice_id)
                 if invoice is not None and invoice.get("active_payment_plan_id") == old["id"]:
-                    ledger.replace(call.records, "invoices", invoice, {"updated_at": stamp},
-                                   ("active_payment_plan_id", "payment_plan_id"))
+                    ledger.replace(
+                        call.records,
+                        "invoices",
+                        invoice,
+                        {"updated_at": stamp},
+                        ("active_payment_plan_id", "payment_plan_id"),
+                    )
 
     @handles("patchV1PaymentPlansIdApprove")
     def approve_plan(self, call: Call) -> Any:
@@ -427,11 +492,17 @@ class Payt(Provider):
             if reference is not None and reference in references:
                 raise ApiError(ErrorKind.INVALID, f"{where}: mandate_reference {reference} is taken.", field=where)
             mandate_id = call.resources.new_id(store, call.resources.resource("psp_mandates"))
-            mandate = {"administration_id": admin, "bank_account_name": item["bank_account_name"],
-                       "bank_account_number": item["bank_account_number"], "debtor_id": debtor["id"], "id": mandate_id,
-                       "mandate_identifier": item.get("mandate_identifier") or f"mdt_{mandate_id}",
-                       "provider": item["provider_code"], "debtor_number": debtor["debtor_number"],
-                       "updated_at": call.resources.timestamp(call)}
+            mandate = {
+                "administration_id": admin,
+                "bank_account_name": item["bank_account_name"],
+                "bank_account_number": item["bank_account_number"],
+                "debtor_id": debtor["id"],
+                "id": mandate_id,
+                "mandate_identifier": item.get("mandate_identifier") or f"mdt_{mandate_id}",
+                "provider": item["provider_code"],
+                "debtor_number": debtor["debtor_number"],
+                "updated_at": call.resources.timestamp(call),
+            }
             if reference is not None:
                 mandate["mandate_reference"] = references.setdefault(reference, mandate)["mandate_reference"]
             created.append(store.insert("psp_mandates", mandate))
@@ -442,12 +513,17 @@ class Payt(Provider):
         admin = scope(call)
         wanted = {key: set(call.query.get(key) or ()) for key in MANDATE_SELECTORS}
         if not any(wanted.values()):
-            raise ApiError(ErrorKind.INVALID, f"Name the mandates: {', '.join(MANDATE_SELECTORS)}.", field="psp_mandate_ids")
+            raise ApiError(
+                ErrorKind.INVALID, f"Name the mandates: {', '.join(MANDATE_SELECTORS)}.", field="psp_mandate_ids"
+            )
         stamp = call.resources.timestamp(call)
         count = 0
         for mandate in in_administration(call.records, "psp_mandates", admin):
             if any(mandate.get(field) in wanted[key] for key, field in MANDATE_SELECTORS.items()):
-                deleted = {key: mandate[key] for key in ("administration_id", "id", "debtor_id", "mandate_identifier", "provider")}
+                deleted = {
+                    key: mandate[key]
+                    for key in ("administration_id", "id", "debtor_id", "mandate_identifier", "provider")
+                }
                 call.records.put("deleted_psp_mandates", {**deleted, "deleted_at": stamp}, key=mandate["id"])
                 call.records.remove("psp_mandates", mandate["id"])
                 count += 1
@@ -511,7 +587,10 @@ MANDATE_SELECTORS = {
     "mandate_references": "mandate_reference",
     "debtor_numbers": "debtor_number",
 }
-IDENTIFIER_TYPES = {"debtors": ("debtor_number", "debtor_identifier"), "invoices": ("invoice_number", "invoice_identifier")}
+IDENTIFIER_TYPES = {
+    "debtors": ("debtor_number", "debtor_identifier"),
+    "invoices": ("invoice_number", "invoice_identifier"),
+}
 
 
 def scope(call: Call) -> str:
@@ -539,18 +618,29 @@ def ledger_stamp(call: Call, later: timedelta) -> str:
 
 def refuse_limited_token(call: Call) -> None:
     if (call.grant or {}).get("administrations") is not None:
-        raise ApiError(ErrorKind.FORBIDDEN, "Missing permission: a token limited to some administrations cannot add one")
+        raise ApiError(
+            ErrorKind.FORBIDDEN, "Missing permission: a token limited to some administrations cannot add one"
+        )
 
 
 def new_administration(call: Call, fields: dict[str, Any]) -> Record:
     store = call.records
     admin_id = f"adm_{store.next_id('administrations') + 9000}"
     record = {
-        "id": admin_id, "name": fields["name"], "status": "active", "email_address": fields["email_address"],
-        "contact_name": fields["contact_name"], "commercial_registration_number": fields["commercial_registration_number"],
-        "country_code": fields["country_code"], "city": fields["city"], "house_number": fields["house_number"],
-        "internal_name": fields["name"], "street_name": fields["street_name"], "postal_code": fields["postal_code"],
-        "timezone": fields.get("timezone", "Europe/Amsterdam"), "currency_code": fields.get("currency_code", "EUR"),
+        "id": admin_id,
+        "name": fields["name"],
+        "status": "active",
+        "email_address": fields["email_address"],
+        "contact_name": fields["contact_name"],
+        "commercial_registration_number": fields["commercial_registration_number"],
+        "country_code": fields["country_code"],
+        "city": fields["city"],
+        "house_number": fields["house_number"],
+        "internal_name": fields["name"],
+        "street_name": fields["street_name"],
+        "postal_code": fields["postal_code"],
+        "timezone": fields.get("timezone", "Europe/Amsterdam"),
+        "currency_code": fields.get("currency_code", "EUR"),
         "administration_url": f"https://app.paytsoftware.com/administrations/{admin_id}",
     }
     for optional in ("bank_account_name", "bank_account_number", "bank_account_bic", "vat_number"):
@@ -611,13 +701,22 @@ def bulk(
 
 
 def save_record(
-    call: Call, collection: str, existing: Record | None, admin: str, fields: dict[str, Any], defaults: dict[str, Any],
+    call: Call,
+    collection: str,
+    existing: Record | None,
+    admin: str,
+    fields: dict[str, Any],
+    defaults: dict[str, Any],
     stamp: bool = True,
 ) -> Record:
     store = call.records
     if existing is None:
-        record = {"id": call.resources.new_id(store, call.resources.resource(collection)), "administration_id": admin,
-                  **defaults, **fields}
+        record = {
+            "id": call.resources.new_id(store, call.resources.resource(collection)),
+            "administration_id": admin,
+            **defaults,
+            **fields,
+        }
         if stamp:
             record["updated_at"] = call.resources.timestamp(call)
         return store.insert(collection, record)
@@ -630,14 +729,42 @@ def save_record(
 
 
 CONTACT_FIELDS = (
-    "contact_identifier", "birth_date", "call_phone_number", "default_email_address", "firstname", "gender", "infix",
-    "invoice_email_address", "invoice_cc_email_address", "invoice_bcc_email_address", "lastname", "middlename",
-    "postal_address_street_1", "postal_address_street_2", "postal_address_postal_code", "postal_address_city",
-    "postal_address_country_code", "postal_address_region", "prefix", "reminder_email_address",
-    "reminder_cc_email_address", "reminder_bcc_email_address", "sms_phone_number",
+    "contact_identifier",
+    "birth_date",
+    "call_phone_number",
+    "default_email_address",
+    "firstname",
+    "gender",
+    "infix",
+    "invoice_email_address",
+    "invoice_cc_email_address",
+    "invoice_bcc_email_address",
+    "lastname",
+    "middlename",
+    "postal_address_street_1",
+    "postal_address_street_2",
+    "postal_address_postal_code",
+    "postal_address_city",
+    "postal_address_country_code",
+    "postal_address_region",
+    "prefix",
+    "reminder_email_address",
+    "reminder_cc_email_address",
+    "reminder_bcc_email_address",
+    "sms_phone_number",
 )
-DEBTOR_COPIED = ("debtor_number", "name", "debtor_identifier", "coc_number", "language_code", "peppol_identifier",
-                 "relation_manager", "remark", "vat_number", "peppol_enabled")
+DEBTOR_COPIED = (
+    "debtor_number",
+    "name",
+    "debtor_identifier",
+    "coc_number",
+    "language_code",
+    "peppol_identifier",
+    "relation_manager",
+    "remark",
+    "vat_number",
+    "peppol_enabled",
+)
 
 
 def debtor_fields(item: dict[str, Any], existing: Record | None) -> dict[str, Any]:
@@ -675,10 +802,15 @@ def select_invoices(call: Call, change: Callable[[Record], dict[str, Any]]) -> R
     admin = scope(call)
     body = call.body
     if not body.get("invoice_numbers") and not body.get("invoice_identifiers"):
-        raise ApiError(ErrorKind.INVALID, "invoice_numbers or invoice_identifiers is required.", field="invoice_numbers")
+        raise ApiError(
+            ErrorKind.INVALID, "invoice_numbers or invoice_identifiers is required.", field="invoice_numbers"
+        )
     invoices = in_administration(call.records, "invoices", admin)
-    named = [(value, by_field(invoices, field)) for key, field in (("invoice_numbers", "invoice_number"),
-             ("invoice_identifiers", "invoice_identifier")) for value in body.get(key) or ()]
+    named = [
+        (value, by_field(invoices, field))
+        for key, field in (("invoice_numbers", "invoice_number"), ("invoice_identifiers", "invoice_identifier"))
+        for value in body.get(key) or ()
+    ]
 
     def apply(pair: tuple[str, dict[str, Record]]) -> None:
         value, known = pair
@@ -698,7 +830,9 @@ def select_invoices(call: Call, change: Callable[[Record], dict[str, Any]]) -> R
 def resume_invoice(call: Call, invoice_id: str) -> None:
     invoice = call.records.get("invoices", invoice_id)
     if invoice is not None and invoice.get("_blocked"):
-        ledger.replace(call.records, "invoices", invoice, stamped(call, {}), ("paused_at", "paused_by_user", "_blocked"))
+        ledger.replace(
+            call.records, "invoices", invoice, stamped(call, {}), ("paused_at", "paused_by_user", "_blocked")
+        )
 
 
 def start_plan(call: Call, plan_id: str) -> None:
@@ -773,7 +907,9 @@ class InvoiceContext:
                 reasons.append("an invoice line needs total_excl_tax_amount or total_incl_tax_amount.")
         holder = self.invoices_by_identifier().get(item.get("invoice_identifier", ""))
         if holder is not None and holder["invoice_number"] != item["invoice_number"]:
-            reasons.append(f"invoice_identifier {item['invoice_identifier']} is taken by invoice {holder['invoice_number']}.")
+            reasons.append(
+                f"invoice_identifier {item['invoice_identifier']} is taken by invoice {holder['invoice_number']}."
+            )
         return reasons
 
     def invoices_by_identifier(self) -> dict[str, Record]:
@@ -795,15 +931,38 @@ class InvoiceContext:
         self.invoices[stored["invoice_number"]] = stored
 
     def fields(self, item: dict[str, Any], existing: Record | None, debtor: Record) -> dict[str, Any]:
-        record: dict[str, Any] = dict(existing) if existing is not None else {
-            "id": self.call.resources.new_id(self.store, self.call.resources.resource("invoices")),
-            "administration_id": self.admin, "payment_method": "unknown",
-            "administration_costs_total": "0.00", "administration_costs_open": "0.00",
-        }
-        record.update({"debtor_id": debtor["id"], "debtor_number": debtor["debtor_number"],
-                       "_debtor_identifier": debtor["debtor_identifier"], "updated_at": self.stamp})
-        for key in ("currency_code", "invoice_number", "invoice_date", "invoice_identifier", "order_number",
-                    "peppol_identifier", "description", "category", "due_date", "payment_method", "sent_at"):
+        record: dict[str, Any] = (
+            dict(existing)
+            if existing is not None
+            else {
+                "id": self.call.resources.new_id(self.store, self.call.resources.resource("invoices")),
+                "administration_id": self.admin,
+                "payment_method": "unknown",
+                "administration_costs_total": "0.00",
+                "administration_costs_open": "0.00",
+            }
+        )
+        record.update(
+            {
+                "debtor_id": debtor["id"],
+                "debtor_number": debtor["debtor_number"],
+                "_debtor_identifier": debtor["debtor_identifier"],
+                "updated_at": self.stamp,
+            }
+        )
+        for key in (
+            "currency_code",
+            "invoice_number",
+            "invoice_date",
+            "invoice_identifier",
+            "order_number",
+            "peppol_identifier",
+            "description",
+            "category",
+            "due_date",
+            "payment_method",
+            "sent_at",
+        ):
             if key in item:
                 record[key] = item[key]
         for key, stored in (("amount_total", "total_amount"), ("book_amount_total", "book_total_amount")):
@@ -824,7 +983,9 @@ class InvoiceContext:
                 record["_document"] = document["checksum"]
                 record["document_url"] = self.files[document["checksum"]]["url"]
         if "invoice_lines" in item:
-            record["invoice_lines"] = [invoice_line(line, n, self.vat_rates) for n, line in enumerate(item["invoice_lines"])]
+            record["invoice_lines"] = [
+                invoice_line(line, n, self.vat_rates) for n, line in enumerate(item["invoice_lines"])
+            ]
         record.setdefault("open_amount", record["total_amount"])
         record.setdefault("book_open_amount", record["book_total_amount"])
         return record
@@ -845,8 +1006,10 @@ class InvoiceContext:
             if "amount_open" in item:
                 expected = amount(invoice["total_amount"]) - ledger.principal(new)
                 if amount(item["amount_open"]) != expected:
-                    raise Refused(f"amount_open {money(amount(item['amount_open']))} is not amount_total minus the "
-                                  f"payments ({money(expected)}).")
+                    raise Refused(
+                        f"amount_open {money(amount(item['amount_open']))} is not amount_total minus the "
+                        f"payments ({money(expected)})."
+                    )
             return new
         if "amount_open" not in item:
             return []
@@ -856,15 +1019,20 @@ class InvoiceContext:
             return []
         origin = f"payt-{self.store.next_id('origins')}"
         kind = "payment" if difference > ZERO else "reversal"
-        return [self.payment({"amount": str(difference), "origin_identifier": origin, "transaction_type": kind},
-                             invoice, None)]
+        return [
+            self.payment(
+                {"amount": str(difference), "origin_identifier": origin, "transaction_type": kind}, invoice, None
+            )
+        ]
 
     def payment(self, given: dict[str, Any], invoice: dict[str, Any], existing: Record | None) -> Record:
         value = amount(given["amount"])
         book = amount(given["book_amount"]) if "book_amount" in given else ledger.book_share(invoice, value)
         record: dict[str, Any] = {
             "administration_id": self.admin,
-            "id": existing["id"] if existing else self.call.resources.new_id(self.store, self.call.resources.resource("payments")),
+            "id": existing["id"]
+            if existing
+            else self.call.resources.new_id(self.store, self.call.resources.resource("payments")),
             "cost_type": given.get("cost_type", "principal"),
             "invoice_id": invoice["id"],
             "total_amount": money(value),
@@ -890,15 +1058,22 @@ class InvoiceContext:
         return record
 
     def delete_payment(self, payment: Record) -> None:
-        deleted = {"id": payment["id"], "administration_id": self.admin, "origin_identifier": payment["_origin_identifier"],
-                   "invoice_id": payment["invoice_id"], "deleted_at": self.stamp}
+        deleted = {
+            "id": payment["id"],
+            "administration_id": self.admin,
+            "origin_identifier": payment["_origin_identifier"],
+            "invoice_id": payment["invoice_id"],
+            "deleted_at": self.stamp,
+        }
         self.store.put("deleted_payments", deleted, key=payment["id"])
         self.store.remove("payments", payment["id"])
 
 
 def invoice_line(line: dict[str, Any], position: int, vat_rates: dict[str, Record]) -> dict[str, Any]:
     """An invoice line with what Payt computes filled in: the vat percentage from its rate, the missing total."""
-    rate = amount(line["vat_percentage"]) if "vat_percentage" in line else amount(vat_rates[line["vat_rate_code"]]["rate"])
+    rate = (
+        amount(line["vat_percentage"]) if "vat_percentage" in line else amount(vat_rates[line["vat_rate_code"]]["rate"])
+    )
     if "total_excl_tax_amount" in line:
         excl = amount(line["total_excl_tax_amount"])
         vat = amount(line["vat_amount"]) if "vat_amount" in line else excl * rate / 100
@@ -910,9 +1085,14 @@ def invoice_line(line: dict[str, Any], position: int, vat_rates: dict[str, Recor
     quantity = amount(line.get("product_quantity", "1")) or amount("1")
     price = amount(line["product_price"]) if "product_price" in line else excl / quantity
     return {
-        "description": line["description"], "product_unit": line.get("product_unit", "piece"),
-        "vat_percentage": str(rate.normalize()) if rate else "0", "vat_rate_code": line["vat_rate_code"],
-        "product_quantity": str(quantity.normalize()), "line_order": line.get("line_order", position),
-        "product_price": money(price), "total_excl_tax_amount": money(excl), "total_incl_tax_amount": money(incl),
+        "description": line["description"],
+        "product_unit": line.get("product_unit", "piece"),
+        "vat_percentage": str(rate.normalize()) if rate else "0",
+        "vat_rate_code": line["vat_rate_code"],
+        "product_quantity": str(quantity.normalize()),
+        "line_order": line.get("line_order", position),
+        "product_price": money(price),
+        "total_excl_tax_amount": money(excl),
+        "total_incl_tax_amount": money(incl),
         "vat_amount": money(vat),
     }

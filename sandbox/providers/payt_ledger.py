@@ -32,7 +32,9 @@ def money(value: Decimal) -> str:
 
 
 def in_administration(store: Store, collection: str, administration: str) -> list[Record]:
-    return [record for record in store.collection(collection).values() if record.get("administration_id") == administration]
+    return [
+        record for record in store.collection(collection).values() if record.get("administration_id") == administration
+    ]
 
 
 def by_field(records: Iterable[Record], field: str) -> dict[str, Record]:
@@ -62,7 +64,9 @@ def book_share(invoice: Record, value: Decimal) -> Decimal:
     return (value * amount(invoice.get("book_total_amount")) / total).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def replace(store: Store, collection: str, record: Record, changes: dict[str, Any], dropped: Iterable[str] = ()) -> Record:
+def replace(
+    store: Store, collection: str, record: Record, changes: dict[str, Any], dropped: Iterable[str] = ()
+) -> Record:
     """A stored record with changes applied and some fields removed (Payt sends no nulls: absent means none)."""
     new = {key: value for key, value in {**record, **changes}.items() if key not in set(dropped)}
     return store.put(collection, new, key=str(record["id"]))

@@ -33,9 +33,7 @@ ROLES = frozenset({"list", "retrieve", "create", "update", "delete", "action"})
 ID_STYLES = frozenset({"integer", "string-sequence", "uuid"})
 TIMESTAMP_FORMATS = frozenset({"iso8601", "iso8601-ms", "unix"})
 PAGING_STYLES = frozenset({"cursor", "page-links", "offset-limit", "page-metadata", "none"})
-MATCHES = frozenset(
-    {"equals", "one-of", "after", "before", "at-most", "at-least", "operators", "fields", "metadata"}
-)
+MATCHES = frozenset({"equals", "one-of", "after", "before", "at-most", "at-least", "operators", "fields", "metadata"})
 
 
 @dataclass(frozen=True)

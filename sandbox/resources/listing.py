@@ -218,8 +218,11 @@ class Listing:
         if cursor is not None:
             ids = [str(record["id"]) for record in matching]
             if str(cursor) not in ids:
-                raise ApiError(ErrorKind.INVALID, f"{paging.position} is invalid: {cursor} names no record of this list.",
-                               field=paging.position)
+                raise ApiError(
+                    ErrorKind.INVALID,
+                    f"{paging.position} is invalid: {cursor} names no record of this list.",
+                    field=paging.position,
+                )
             start = ids.index(str(cursor)) + 1
         size = call.query.get(paging.size, paging.default_size)
         window = matching[start : start + size]

@@ -117,7 +117,9 @@ RESOURCE = closed(
         "optional": STRINGS,
         "defaults": {"type": "object"},
         "not-found": REFUSAL,
-        "retention": closed({"field": {"type": "string"}, "days": {"type": "integer", "minimum": 1}}, ["field", "days"]),
+        "retention": closed(
+            {"field": {"type": "string"}, "days": {"type": "integer", "minimum": 1}}, ["field", "days"]
+        ),
         "operations": {"type": "object", "additionalProperties": OPERATION},
         "states": closed(
             {
