@@ -102,10 +102,8 @@ class PaytLedger(RuleBasedStateMachine):
     def block_or_resume(self, number: str, action: str) -> None:
         body = {"administration_id": ADMIN, "invoice_numbers": [number]}
         answer = self.client.patch(f"/payt/v1/invoices/{action}", json=body, headers=self.auth).json()
-        if action == "block":
-            allowed = not self.blocked[number] and self.open[number] != 0
-        else:
-            allowed = self.blocked[number]
+        may_block = not self.blocked[number] and self.open[number] != 0
+        allowed = may_block if action == "block" else self.blocked[number]
         assert answer["count"] == (1 if allowed else 0), answer
         if allowed:
             self.blocked[number] = action == "block"
