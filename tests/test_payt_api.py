@@ -98,7 +98,7 @@ def test_a_record_that_fails_is_reported_under_its_key_and_the_others_are_applie
     )
     assert response.status_code == 201
     assert response.json() == {
-        "success": False,
+        "success": True,
         "count": 1,
         "errors": {"2026-0202": ["Debtor D-404 not found."]},
     }
@@ -178,11 +178,11 @@ def test_block_and_resume_move_the_invoice_and_refusals_change_nothing(client: T
     body = {"administration_id": ADMIN, "invoice_numbers": ["2026-0042", "2026-0070", "nope"]}
     answer = client.patch("/payt/v1/invoices/block", json=body, headers=AUTH).json()
     assert answer == {
-        "success": False,
+        "success": True,
         "count": 1,
         "errors": {
             "2026-0070": ["Invoice 2026-0070 is paid and cannot be blocked."],
-            "nope": ["Invoice nope not found."],
+            "not_found": ["nope"],
         },
     }
     blocked = invoice(client, "2026-0042")
@@ -312,7 +312,7 @@ def test_vat_rates_contacts_and_conditions_upsert_by_their_codes(client: TestCli
     rates = {"administration_id": ADMIN, "vat_rates": [{"code": "LOW", "rate": "9.5"}, {"code": "ZERO"}]}
     answer = client.post("/payt/v1/vat_rates", json=rates, headers=AUTH).json()
     assert answer == {
-        "success": False,
+        "success": True,
         "count": 1,
         "errors": {"ZERO": ["rate and name are required to create a vat rate."]},
     }
@@ -415,3 +415,59 @@ def test_records_of_another_administration_are_not_found(client: TestClient) -> 
         "code": "not_found",
         "message": "Invoice inv_r_9913 not found in administration adm_1001.",
     }
+
+
+def test_updating_an_unknown_invoice_lists_it_under_not_found_and_applies_the_rest(client: TestClient) -> None:
+    body = {
+        "administration_id": ADMIN,
+        "invoices": [
+            {"invoice_number": "2099-0001", "description": "x"},
+            {"invoice_number": "2026-0042", "description": "y"},
+        ],
+    }
+    response = client.patch("/payt/v1/invoices", json=body, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "count": 1, "errors": {"not_found": ["2099-0001"]}}
+    assert invoice(client, "2026-0042")["description"] == "y"
+
+
+def test_a_request_missing_a_required_field_is_422_and_applies_nothing(client: TestClient) -> None:
+    body = {"administration_id": ADMIN, "invoices": [{"invoice_number": "2026-0042", "description": "z"}, {}]}
+    response = client.patch("/payt/v1/invoices", json=body, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_parameters"
+    assert "description" not in invoice(client, "2026-0042")
+
+
+def test_fixture_records_must_point_at_records_that_exist_and_add_up(client: TestClient) -> None:
+    task = {
+        "id": "7100",
+        "administration_id": ADMIN,
+        "subject": "x",
+        "debtor_id": "deb_404",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    response = client.post(f"/__sandbox/tenants/{TOKEN}/fixtures", json={"payt": {"tasks": [task]}})
+    assert response.status_code == 400
+    assert "tasks[0] (id='7100'): field 'debtor_id': no debtor 'deb_404' in administration 'adm_1001'" in response.text
+    bad = {
+        "id": "inv_x",
+        "administration_id": ADMIN,
+        "debtor_id": "deb_77",
+        "invoice_number": "X-1",
+        "currency_code": "EUR",
+        "payment_method": "none",
+        "due_date": "2026-12-01",
+        "invoice_date": "2026-11-01",
+        "administration_costs_total": "0.00",
+        "administration_costs_open": "0.00",
+        "total_amount": "10.00",
+        "open_amount": "4.00",
+        "book_total_amount": "10.00",
+        "book_open_amount": "10.00",
+        "updated_at": NOW,
+    }
+    response = client.post(f"/__sandbox/tenants/{TOKEN}/fixtures", json={"payt": {"invoices": [bad]}})
+    assert response.status_code == 400
+    assert "open_amount" in response.text

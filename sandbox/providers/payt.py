@@ -32,11 +32,22 @@ BulkResult = tuple[int, dict[str, list[str]]]
 
 
 class Refused(Exception):
-    """One record of a bulk request is refused: its reasons, nothing of it applied."""
+    """One record of a bulk request is refused: its reasons, nothing of it applied.
+
+    A record that names nothing is reported under `not_found` with its key, as Payt's responses page shows
+    (`{"not_found": ["<invoice_number>"]}`); other refusals under the record's own key, with the reasons.
+    """
 
     def __init__(self, *reasons: str) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = list(reasons)
+        self.not_found = False
+
+    @classmethod
+    def missing(cls, key: str) -> Refused:
+        refused = cls(key)
+        refused.not_found = True
+        return refused
 
 
 class Payt(Provider):
@@ -152,7 +163,7 @@ class Payt(Provider):
             if "id" in item:
                 existing = store.get("contacts", item["id"])
                 if existing is None or existing["administration_id"] != admin:
-                    raise Refused(f"Contact {item['id']} not found.")
+                    raise Refused.missing(item["id"])
             elif "contact_identifier" in item:
                 existing = by_identifier.get(item["contact_identifier"])
             else:
@@ -284,7 +295,7 @@ class Payt(Provider):
         def apply(item: dict[str, Any]) -> None:
             existing = context.invoices.get(item["invoice_number"])
             if existing is None and not create:
-                raise Refused(f"Invoice {item['invoice_number']} not found.")
+                raise Refused.missing(item["invoice_number"])
             context.write(item, existing)
 
         return bulk(call, call.body["invoices"], lambda item: item["invoice_number"], apply)
@@ -351,7 +362,7 @@ class Payt(Provider):
         def apply(item: dict[str, Any]) -> None:
             message = call.records.get("messages", item["id"])
             if message is None or message["administration_id"] != admin:
-                raise Refused(f"Message {item['id']} not found.")
+                raise Refused.missing(item["id"])
             if item["read"] and message.get("read_at") is None:
                 ledger.replace(
                     call.records, "messages", message, stamped(call, {"read_at": call.resources.timestamp(call)})
@@ -693,10 +704,12 @@ def bulk(
             with call.records.transaction():
                 apply(item)
         except Refused as refused:
-            errors.setdefault(str(key_of(item) or index), []).extend(refused.reasons)
+            key = "not_found" if refused.not_found else str(key_of(item) or index)
+            errors.setdefault(key, []).extend(refused.reasons)
             continue
         count += 1
-    body = {"success": not errors, "count": count, "errors": errors}
+    # Payt's responses page: `success` says the request was handled; refused records are only in `errors`.
+    body = {"success": True, "count": count, "errors": errors}
     return Reply(body, status=status or call.resources.success_status(call))
 
 
@@ -816,7 +829,7 @@ def select_invoices(call: Call, change: Callable[[Record], dict[str, Any]]) -> R
         value, known = pair
         invoice = known.get(value)
         if invoice is None:
-            raise Refused(f"Invoice {value} not found.")
+            raise Refused.missing(value)
         current = call.records.get("invoices", str(invoice["id"]))
         assert current is not None
         changes = change(current)
@@ -845,7 +858,9 @@ def start_plan(call: Call, plan_id: str) -> None:
     for invoice_id in plan.get("_invoice_ids") or ():
         invoice = store.get("invoices", invoice_id)
         if invoice is not None and invoice.get("active_payment_plan_id") != plan_id:
-            store.update("invoices", invoice_id, {"active_payment_plan_id": plan_id, "updated_at": stamp})
+            # payment_plan_id is Payt's deprecated name for the same link; both are kept in step.
+            changes = {"active_payment_plan_id": plan_id, "payment_plan_id": plan_id, "updated_at": stamp}
+            store.update("invoices", invoice_id, changes)
     store.update("payment_plans", plan_id, {"_baseline": money(ledger.plan_open(store, plan))})
 
 
