@@ -59,9 +59,13 @@ class Payt(Provider):
         return {"code": self.error_code(error), "message": error.message}
 
     def seed(self, store: Store, fixtures: dict[str, list[Record]]) -> None:
+        """Fill what Payt requires and a fixture may leave out (see FixtureTask and FixtureAdministration)."""
         for task in fixtures.get("tasks") or []:
             if "expiry_date" not in task:
                 task["expiry_date"] = (parse_iso8601(task["created_at"]) + timedelta(days=30)).date().isoformat()
+        for administration in fixtures.get("administrations") or []:
+            for field, default in administration_defaults(administration).items():
+                administration.setdefault(field, default)
         super().seed(store, fixtures)
 
     def fixture_references(self, fixtures: dict[str, list[Record]], store: Store | None) -> list[str]:
@@ -632,6 +636,29 @@ def refuse_limited_token(call: Call) -> None:
         raise ApiError(
             ErrorKind.FORBIDDEN, "Missing permission: a token limited to some administrations cannot add one"
         )
+
+
+ADMINISTRATION_TEXT_FIELDS = (
+    "email_address",
+    "contact_name",
+    "commercial_registration_number",
+    "city",
+    "house_number",
+    "street_name",
+    "postal_code",
+)
+
+
+def administration_defaults(administration: Record) -> dict[str, Any]:
+    return {
+        "status": "active",
+        **dict.fromkeys(ADMINISTRATION_TEXT_FIELDS, ""),
+        "country_code": "NL",
+        "internal_name": administration["name"],
+        "timezone": "Europe/Amsterdam",
+        "currency_code": "EUR",
+        "administration_url": f"https://app.paytsoftware.com/administrations/{administration['id']}",
+    }
 
 
 def new_administration(call: Call, fields: dict[str, Any]) -> Record:
