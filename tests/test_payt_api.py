@@ -471,3 +471,17 @@ def test_fixture_records_must_point_at_records_that_exist_and_add_up(client: Tes
     response = client.post(f"/__sandbox/tenants/{TOKEN}/fixtures", json={"payt": {"invoices": [bad]}})
     assert response.status_code == 400
     assert "open_amount" in response.text
+
+
+def test_an_unchanged_upsert_leaves_updated_at_and_a_new_debtor_number_reaches_its_invoices(client: TestClient) -> None:
+    new_debtor(client)
+    upsert_invoice(client)
+    first = invoice(client, "2026-0200")
+    client.post(f"/__sandbox/tenants/{TOKEN}/clock", json={"advance": 3600})
+    upsert_invoice(client)
+    assert invoice(client, "2026-0200") == first
+    renamed = {"debtor_number": "D-201", "debtor_identifier": "erp-D-200", "name": "Drukkerij Inkt"}
+    client.post("/payt/v1/debtors", json={"administration_id": ADMIN, "debtors": [renamed]}, headers=AUTH)
+    moved = invoice(client, "2026-0200")
+    assert moved["debtor_number"] == "D-201" and moved["updated_at"] == "2026-11-22T11:00:00Z"
+    assert [i["invoice_number"] for i in get(client, "invoices", debtor_numbers="D-201")["data"]] == ["2026-0200"]

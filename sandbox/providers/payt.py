@@ -207,6 +207,8 @@ class Payt(Provider):
                 by_number.pop(existing["debtor_number"], None)
             by_identifier[record["debtor_identifier"]] = by_number[record["debtor_number"]] = record
             link_contact(call, admin, existing, record)
+            if existing is not None and existing["debtor_number"] != record["debtor_number"]:
+                renumber_debtor(call, record)
 
         return bulk(call, call.body["debtors"], lambda item: item["debtor_identifier"], apply)
 
@@ -832,6 +834,18 @@ def link_contact(call: Call, admin: str, old: Record | None, debtor: Record) -> 
             call.records.update("contacts", str(contact["id"]), stamped(call, {"debtor_numbers": sorted(numbers)}))
 
 
+def renumber_debtor(call: Call, debtor: Record) -> None:
+    """The records that carry a copy of a debtor's number follow its new one."""
+    for collection, field in (
+        ("invoices", "debtor_number"),
+        ("payment_plans", "_debtor_number"),
+        ("psp_mandates", "debtor_number"),
+    ):
+        for record in list(call.records.collection(collection).values()):
+            if record.get("debtor_id") == debtor["id"] and field in record:
+                call.records.update(collection, str(record["id"]), stamped(call, {field: debtor["debtor_number"]}))
+
+
 def with_book_open(call: Call, debtor: Record) -> Record:
     invoices = [i for i in call.records.collection("invoices").values() if i.get("debtor_id") == debtor["id"]]
     return {**debtor, "book_open_amount": money(sum((amount(i["book_open_amount"]) for i in invoices), ZERO))}
@@ -963,6 +977,10 @@ class InvoiceContext:
         if reasons:
             raise Refused(*reasons)
         record = self.fields(item, existing, debtor)
+        if existing is not None and all(
+            record.get(k) == existing.get(k) for k in {*record, *existing} - {"updated_at"}
+        ):
+            record["updated_at"] = existing["updated_at"]  # only a real change moves updated_at
         payments = self.payments(item, existing, record)
         stored = (self.store.insert if existing is None else self.store.put)("invoices", record)
         for payment in payments:
