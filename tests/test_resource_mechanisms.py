@@ -100,3 +100,28 @@ def test_a_partial_answer_is_checked_for_types_but_not_required_members() -> Non
     assert service.response_problem(operation, Reply({"id": "1"})) is not None
     assert service.response_problem(operation, Reply({"id": "1"}), partial=True) is None
     assert service.response_problem(operation, Reply({"id": 1}), partial=True) is not None
+
+
+def test_the_router_finds_what_a_scan_in_specificity_order_finds() -> None:
+    """One alternation of every templated route answers like trying each template in turn (most literal first)."""
+    import re
+    from pathlib import Path
+
+    from sandbox.spec import SPECS_DIR, Router, Spec
+
+    for source in sorted(Path(SPECS_DIR).glob("*.yaml")):
+        router = Router(Spec.load(source).operations)
+        paths = {re.sub(r"\{[^}]+\}", "x1", route.template) for route in router.routes}
+        paths |= {path + "/extra" for path in paths} | {path.replace("x1", "a%2Fb") for path in paths}
+        for path in sorted(paths):
+            expected = next(
+                (
+                    (route.template, route.pattern.fullmatch(path).groups())
+                    for route in router.routes
+                    if route.pattern.fullmatch(path)
+                ),
+                None,
+            )
+            found = router.match(path)
+            shown = (found[0].template, tuple(found[1].values())) if found else None
+            assert shown == expected, (source.name, path)
