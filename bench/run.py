@@ -326,8 +326,7 @@ def payt_task(index: int, administration_id: str = "adm_bench") -> dict:
         "administration_id": administration_id,
         "subject": f"Bench task {index}",
         "description": "Call the debtor about the overdue invoice.",
-        "debtor_id": f"deb_{index % 997}",
-        "invoice_id": f"inv_{index}",
+        # No debtor_id/invoice_id: a Payt task's references must name records of its administration.
         "created_at": "2026-01-01T09:00:00Z",
         "updated_at": "2026-01-02T09:00:00Z",
     }

@@ -48,7 +48,7 @@ from sandbox.near_miss import suggestion
 from sandbox.provider import Call, Handler, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
 from sandbox.refusals import refusal_reason
-from sandbox.resources.layer import Resources
+from sandbox.resources.layer import Resources, request_value
 from sandbox.spec import ADMIN_SPEC, SPECS_DIR, Operation, Router, Spec, SpecError
 from sandbox.sqlite_storage import SqliteStorage
 from sandbox.tenants import Limits, Tenant, TenantRegistry
@@ -143,6 +143,11 @@ class Service:
         self.validators = {op.operation_id: RequestValidator(op) for op in self.operations}
         self._response_validators: dict[tuple[str, int], SchemaValidator | None] = {}
 
+    def selects_fields(self, call: Call | None) -> bool:
+        """Whether a call carries the spec's sparse-fields parameter (its answer holds only the chosen fields)."""
+        sparse = self.resources.declaration.sparse_fields if self.resources is not None else None
+        return call is not None and sparse is not None and request_value(call, sparse.sources) is not None
+
     def _handler(self, operation_id: str) -> Handler:
         """The provider's own handler for an operation, else the generic one; wrapped for idempotency if declared."""
 
@@ -155,8 +160,11 @@ class Service:
         headers = {p.name.lower() for p in operation.parameters if p.location == "header"} if operation else set()
         return replay(handler) if replay is not None and IDEMPOTENCY_HEADER.lower() in headers else handler
 
-    def response_problem(self, operation: Operation, reply: Reply) -> str | None:
-        """Why a reply breaks the spec, or None when it conforms."""
+    def response_problem(self, operation: Operation, reply: Reply, partial: bool = False) -> str | None:
+        """Why a reply breaks the spec, or None when it conforms.
+
+        `partial`: the call chose its fields (a sparse selection), so members the schema requires may be absent.
+        """
         documented, schema = operation.response_schema(reply.status)
         if not documented:
             return f"status {reply.status} is not documented for {operation.operation_id}"
@@ -168,7 +176,8 @@ class Service:
         validator = self._response_validators[key]
         if validator is None:
             return None
-        error = next(iter(validator.iter_errors(reply.body)), None)
+        errors = validator.iter_errors(reply.body)
+        error = next((e for e in errors if not (partial and e.validator == "required")), None)
         if error is None:
             return None
         where = "/".join(map(str, error.absolute_path)) or "(root)"
@@ -328,7 +337,7 @@ class Engine:
         if self.webhooks.touched:
             self.webhooks.flush()  # what this call emitted goes out now that it is answered
         if exchange.operation is not None and self.settings.validate_responses:
-            problem = service.response_problem(exchange.operation, reply)
+            problem = service.response_problem(exchange.operation, reply, service.selects_fields(exchange.call))
             if problem is not None:
                 logger.error("sandbox bug: %s", problem)
                 exchange.refusal = ApiError(ErrorKind.INTERNAL, f"Sandbox bug: {problem}")

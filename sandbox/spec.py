@@ -231,17 +231,28 @@ class Router:
             route.operations[operation.method] = operation
         self.routes = sorted(routes.values(), key=lambda r: r.specificity, reverse=True)
         self._static = {r.template: r for r in self.routes if not r.param_names}
+        # Every templated route in one alternation, tried in specificity order by the regex engine itself:
+        # a spec with many resources does not make every request scan its templates one by one in Python.
+        templated = [route for route in self.routes if route.param_names]
+        self._alternatives: list[tuple[Route, int, int]] = []  # route, its first parameter's group, the count
+        parts, group = [], 1
+        for index, route in enumerate(templated):
+            parts.append(f"(?P<r{index}>{route.pattern.pattern})")
+            self._alternatives.append((route, group + 1, len(route.param_names)))
+            group += 1 + len(route.param_names)
+        self._templated = re.compile("|".join(parts)) if parts else None
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         static = self._static.get(path)
         if static is not None:
             return static, {}
-        for route in self.routes:
-            found = route.pattern.fullmatch(path)
-            if found:
-                values = found.groups()
-                return route, dict(zip(route.param_names, values, strict=True))
-        return None
+        found = self._templated.fullmatch(path) if self._templated is not None else None
+        if found is None:
+            return None
+        # The route's own group closes after its parameters', so it is the last group matched.
+        route, first, count = self._alternatives[int(found.lastgroup[1:])]  # type: ignore[index]
+        values = found.group(*range(first, first + count)) if count > 1 else (found.group(first),)
+        return route, dict(zip(route.param_names, values, strict=True))
 
 
 def compile_template(template: str) -> tuple[re.Pattern[str], list[str]]:

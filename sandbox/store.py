@@ -365,7 +365,8 @@ class Store:
     def transaction(self) -> Transaction:
         """`with store.transaction():` undoes every write made in the block if it raises.
 
-        Nested blocks join the outer one.
+        Nested blocks join the outer one; a nested block that raises undoes its own writes at once (so a
+        caller that catches the error, such as a bulk request refusing one record, keeps the others).
         """
         return Transaction(self)
 
@@ -423,13 +424,18 @@ class Store:
 
 
 class Transaction:
-    """The all-or-nothing block of `Store.transaction` (a class: it runs around every request)."""
+    """The all-or-nothing block of `Store.transaction` (a class: it runs around every request).
 
-    __slots__ = ("logged", "outer", "store")
+    A block inside another undoes only its own writes when it raises (a bulk handler refuses one
+    record and keeps the others); the outermost block undoes everything.
+    """
+
+    __slots__ = ("logged", "mark", "outer", "store")
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.outer = False
+        self.mark = 0
         self.logged: Changes | None = None
 
     def __enter__(self) -> Store:
@@ -444,10 +450,21 @@ class Transaction:
                     if changes is None
                     else Changes({n: dict(k) for n, k in changes.records.items()}, set(changes.sequences), set())
                 )
+        else:
+            self.mark = len(store._undo)  # type: ignore[arg-type]
         return store
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
         if not self.outer:
+            if kind is not None:
+                # The change log keeps naming what this block wrote: the storage writes those records
+                # as they now are (restored), which is harmless.
+                store = self.store
+                undo, store._undo = store._undo or [], None  # undoing records no new undo steps
+                mine, undo[self.mark :] = undo[self.mark :], []
+                for step in reversed(mine):
+                    step()
+                store._undo = undo
             return
         store = self.store
         undo, store._undo = store._undo, None

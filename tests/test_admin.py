@@ -16,9 +16,8 @@ def mark(client: TestClient, task_id: str = "5001") -> int:
 
 
 def completed_at(client: TestClient, task_id: str = "5001") -> str | None:
-    return client.get(f"/payt/v1/tasks/{task_id}", params={"administration_id": ADMIN}, headers=AUTH).json()[
-        "completed_at"
-    ]
+    task = client.get(f"/payt/v1/tasks/{task_id}", params={"administration_id": ADMIN}, headers=AUTH).json()
+    return task.get("completed_at")  # Payt sends no nulls: an open task has no completed_at
 
 
 def test_health_lists_the_served_providers(client: TestClient) -> None:
@@ -124,7 +123,7 @@ payt:
     assert response.json() == {"loaded": {"payt": {"tasks": 1}}}
     task = client.get("/payt/v1/tasks/9001", params={"administration_id": "adm_2002"}, headers=AUTH).json()
     assert task["subject"] == "Loaded from YAML"
-    assert task["completed_at"] is None
+    assert "completed_at" not in task
     other = client.get(
         "/payt/v1/tasks/9001", params={"administration_id": "adm_2002"}, headers={"Authorization": "Bearer x"}
     )

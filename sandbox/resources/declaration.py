@@ -34,7 +34,7 @@ ROLES = frozenset({"list", "retrieve", "create", "update", "delete", "action"})
 ID_STYLES = frozenset({"integer", "string-sequence", "uuid"})
 TIMESTAMP_FORMATS = frozenset({"iso8601", "iso8601-ms", "unix"})
 PAGING_STYLES = frozenset({"cursor", "page-links", "offset-limit", "page-metadata", "none"})
-MATCHES = frozenset({"equals", "one-of", "after", "operators", "fields", "metadata"})
+MATCHES = frozenset({"equals", "one-of", "after", "before", "at-most", "at-least", "operators", "fields", "metadata"})
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,15 @@ class Resource:
     optional: frozenset[str]  # fields sent only when a sparse field selection asks for them
     options: dict[str, Options] = field(default_factory=dict)  # operationId -> how it departs from its role
     keys: dict[str, Key] = field(default_factory=dict)  # alternate keys, by field
+    retention: Retention | None = None  # lists show only records this recent on the tenant clock
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A list shows only the records whose `field` (a date-time) lies within the last `days` of the tenant clock."""
+
+    field: str
+    days: int
 
 
 @dataclass(frozen=True)
@@ -224,6 +233,7 @@ class Declaration:
     uuid_namespace: str = "5b0c5d1e-4f3a-5c7e-9d21-0d3b1e7a9c42"
     sparse_fields: SparseFields | None = None
     error_codes: dict[str, str] = field(default_factory=dict)  # error kind -> the provider's code for it
+    omit_absent: bool = False  # a field a record does not hold stays off the wire, in a selection too (else null)
     paging: Paging = field(default_factory=lambda: Paging("none"))
     scope: Scope | None = None
     resources: dict[str, Resource] = field(default_factory=dict)
@@ -246,6 +256,7 @@ def load_declaration(spec: Spec) -> Declaration:
         scope=parse_scope(raw.get("scope"), where),
         uuid_namespace=raw.get("uuid-namespace", Declaration.uuid_namespace),
         error_codes=dict(raw.get("error-codes") or {}),
+        omit_absent=raw.get("absent-fields") == "omit",
         sparse_fields=SparseFields(tuple(request_source(source, where) for source in raw["sparse-fields"]["from"]))
         if "sparse-fields" in raw
         else None,
@@ -440,6 +451,7 @@ def parse_resource(name: str, raw: dict[str, Any], declaration: Declaration, whe
             )
             for field_name, body in (raw.get("keys") or {}).items()
         },
+        retention=Retention(raw["retention"]["field"], int(raw["retention"]["days"])) if "retention" in raw else None,
     )
 
 

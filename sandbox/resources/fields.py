@@ -50,12 +50,19 @@ def parse_selection(raw: str, selectable: dict[str, set[str] | None], param: str
 
 
 def select(
-    record: Record, selection: Selection, hidden: frozenset[str] = frozenset(), defaults: Record | None = None
+    record: Record,
+    selection: Selection,
+    hidden: frozenset[str] = frozenset(),
+    defaults: Record | None = None,
+    omit_absent: bool = False,
 ) -> Record:
-    """The selected fields of a record; a field the record does not hold shows its default (else null)."""
+    """The selected fields of a record; a field the record does not hold shows its default (else null, or
+    nothing at all with `omit_absent`)."""
     shown: Record = {}
     for name, subfields in selection.items():
         if name in hidden:
+            continue
+        if name not in record and omit_absent and name not in (defaults or {}):
             continue
         value = record.get(name, (defaults or {}).get(name))
         if subfields is not None and isinstance(value, dict):

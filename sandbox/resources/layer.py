@@ -197,7 +197,7 @@ class Resources(Listing):
         """A record as the wire shows it: the provider's `present` hook, hidden fields dropped, fields selected."""
         resource = self._resource_of(call, resource)
         if selection is not None:
-            return select(record, selection, resource.hidden, resource.defaults)
+            return select(record, selection, resource.hidden, resource.defaults, self.declaration.omit_absent)
         shown_hook = self._bound_hooks.get((resource.name, "present"))
         if shown_hook is not None:
             return shown_hook(call, record)
@@ -209,8 +209,8 @@ class Resources(Listing):
         """`present` for many records of one call (a list page): what to do is decided once."""
         resource = self._resource_of(call, resource)
         if selection is not None:
-            hidden, defaults = resource.hidden, resource.defaults
-            return lambda record: select(record, selection, hidden, defaults)
+            hidden, defaults, omit = resource.hidden, resource.defaults, self.declaration.omit_absent
+            return lambda record: select(record, selection, hidden, defaults, omit)
         shown_hook = self.hook(resource, "present")
         if shown_hook is not None:
             return lambda record: shown_hook(call, record)
@@ -343,7 +343,7 @@ class Resources(Listing):
                 draft[name] = resource.states.initial
             elif name in body:
                 draft[name] = self.coerce(resource, name, body[name])
-            else:
+            elif name in resource.defaults or not self.declaration.omit_absent:
                 draft[name] = thaw(resource.defaults.get(name))
         self.check_references(call, resource, draft, None)
         write = self.hook(resource, "write")

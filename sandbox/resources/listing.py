@@ -13,6 +13,7 @@ import bisect
 import heapq
 import operator
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
@@ -91,6 +92,8 @@ class Listing:
         visible = visible_hook(call) if visible_hook is not None else None
         if visible is not None:
             residual.append(visible)
+        if resource.retention is not None:
+            residual.append(recent(resource.retention.field, call.clock_now, resource.retention.days))
         groups = self._groups(index, resource, scope, wanted)
         present_hook = self.hook(resource, "present")
         records = store.collection(resource.name)
@@ -119,6 +122,8 @@ class Listing:
             view = [present_hook(call, r) if present_hook else r for r in self._candidates(groups, records, key_of)]
             matching = list(matches(iter(view)))
             sort_records(matching, order, resource)
+            if style == "cursor":
+                return self._sorted_cursor_page(call, matching, None if present_hook else shown)
             size, start = self._page_window(call)
             window = matching[start : start + size]
             items = window if present_hook else [shown(r) for r in window]
@@ -208,6 +213,27 @@ class Listing:
             size = min(max(size, 1), paging.max_size)
         number = max(call.query.get(paging.position, 1), 1)
         return size, (number - 1) * size
+
+    def _sorted_cursor_page(self, call: Any, matching: list[Record], shown: Callable[[Record], Any] | None) -> Reply:
+        """A cursor page of a list in a requested order: it starts after the record the cursor names."""
+        paging = self.declaration.paging
+        cursor = call.query.get(paging.position)
+        start = 0
+        if cursor is not None:
+            ids = [str(record["id"]) for record in matching]
+            if str(cursor) not in ids:
+                raise ApiError(
+                    ErrorKind.INVALID,
+                    f"{paging.position} is invalid: {cursor} names no record of this list.",
+                    field=paging.position,
+                )
+            start = ids.index(str(cursor)) + 1
+        size = call.query.get(paging.size, paging.default_size)
+        window = matching[start : start + size]
+        body: dict[str, Any] = {paging.items or "data": [shown(r) for r in window] if shown else window}
+        if len(matching) > start + size:
+            body["pagination"] = {paging.position: str(window[-1]["id"])}
+        return Reply(body)
 
     def _paged(self, call: Any, resource: Resource, items: list[Any], total: int, style: str) -> Reply:
         """A page of shown items in the paging style, with its metadata."""
@@ -325,6 +351,11 @@ def matcher(spec_filter: Filter, values: Any) -> Callable[[Record], bool]:
     if spec_filter.match == "after":
         bound = comparable(values)
         return lambda record: record.get(field) is not None and comparable(record.get(field)) > bound
+    if spec_filter.match == "before":
+        bound = comparable(values)
+        return lambda record: record.get(field) is not None and comparable(record.get(field)) < bound
+    if spec_filter.match in ("at-most", "at-least"):
+        return amount_matcher(field, spec_filter.match, values)
     if spec_filter.match == "fields":
         return fields_matcher(spec_filter, values)
     if spec_filter.match == "metadata":
@@ -332,7 +363,34 @@ def matcher(spec_filter: Filter, values: Any) -> Callable[[Record], bool]:
         return lambda record: all((record.get(field) or {}).get(k) == v for k, v in wanted.items())
     if spec_filter.case_insensitive:
         return lambda record: str(record.get(field) or "").lower() in values
-    return lambda record: str_or(record.get(field)) in values
+    return lambda record: holds_one_of(record.get(field), values)
+
+
+def holds_one_of(value: Any, values: set[Any]) -> bool:
+    """A one-of match: the value is one of them, or (a list field) one of its items is."""
+    if isinstance(value, list):
+        return any(str_or(item) in values for item in value)
+    return str_or(value) in values
+
+
+def amount_matcher(field: str, match: str, bound: Any) -> Callable[[Record], bool]:
+    """`at-most` / `at-least` a number; the field may hold a number or a decimal string ("12.50")."""
+    limit = float(bound)
+
+    def test(record: Record) -> bool:
+        try:
+            value = float(record.get(field))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        return value <= limit if match == "at-most" else value >= limit
+
+    return test
+
+
+def recent(field: str, now: datetime, days: int) -> Callable[[Record], bool]:
+    """Records whose date-time `field` lies within the last `days` before `now` (a retention window)."""
+    since = (now - timedelta(days=days)).timestamp()
+    return lambda record: record.get(field) is not None and comparable(record.get(field)) >= since
 
 
 def str_or(value: Any) -> Any:
@@ -383,6 +441,8 @@ def sort_terms(resource: Resource, query: dict[str, Any]) -> list[tuple[str, boo
     for part in str(query[sorting.param]).split(","):
         if sorting.grammar == "colon":
             name, _, direction = part.strip().partition(":")
+        elif sorting.grammar == "suffix":  # `due_date_desc`
+            name, _, direction = part.strip().rpartition("_")
         else:
             words = part.split()
             if not words:

@@ -34,7 +34,9 @@ REFUSAL = closed({"kind": {"enum": KINDS}, "message": {"type": "string"}, "code"
 FILTER = closed(
     {
         "field": {"type": "string"},
-        "match": {"enum": ["equals", "one-of", "after", "operators", "fields", "metadata"]},
+        "match": {
+            "enum": ["equals", "one-of", "after", "before", "at-most", "at-least", "operators", "fields", "metadata"]
+        },
         "type": {"enum": ["string", "integer", "date", "date-time"]},
         "values": {"type": "object", "additionalProperties": {"type": "string"}},
         "default": {},
@@ -91,7 +93,7 @@ RESOURCE = closed(
         "sort": closed(
             {
                 "param": {"type": "string"},
-                "grammar": {"enum": ["space", "colon"]},
+                "grammar": {"enum": ["space", "colon", "suffix"]},
                 "fields": STRINGS,
                 "unknown": {"enum": ["refuse", "ignore"]},
                 "nulls": {"enum": ["first", "last"]},
@@ -115,6 +117,9 @@ RESOURCE = closed(
         "optional": STRINGS,
         "defaults": {"type": "object"},
         "not-found": REFUSAL,
+        "retention": closed(
+            {"field": {"type": "string"}, "days": {"type": "integer", "minimum": 1}}, ["field", "days"]
+        ),
         "operations": {"type": "object", "additionalProperties": OPERATION},
         "states": closed(
             {
@@ -131,6 +136,7 @@ X_SANDBOX: dict[str, Any] = closed(
     {
         "mount": {"type": "string"},
         "timestamps": {"enum": ["iso8601", "iso8601-ms", "unix"]},
+        "absent-fields": {"enum": ["null", "omit"]},
         "uuid-namespace": {"type": "string", "format": "uuid"},
         "error-codes": {"type": "object", "propertyNames": {"enum": KINDS}, "additionalProperties": {"type": "string"}},
         "error-statuses": {
