@@ -334,6 +334,8 @@ def test_a_webhook_delivery_is_retried_by_the_clock_and_redelivered_from_the_vie
     newest = page.locator("#delivery-list tbody tr").first
     newest.get_by_text("replay").wait_for()
     newest.get_by_text("succeeded").wait_for()
+    focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert focused is not None and focused.startswith("Redeliver customer.created")  # redraws keep the focus
     webhook_receiver.wait_for(3)
     deliveries = httpx.get(f"{admin}/webhooks/deliveries").json()["deliveries"]
     assert [(d["replay"], d["status"]) for d in deliveries] == [(False, "delivered"), (True, "delivered")]

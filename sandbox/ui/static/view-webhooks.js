@@ -64,6 +64,14 @@ export async function render(root, { credential }) {
   function tick() { if (document.hidden) timer = setTimeout(tick, POLL_MS); else loadDeliveries(); }
 
   function drawDeliveries(deliveries) {
+    const focused = deliveryList.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+    drawDeliveryTable(deliveries);
+    // A redraw while the log is read again must not throw a keyboard user back to the top of the page.
+    const again = focused && deliveryList.querySelector(`[aria-label="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
+
+  function drawDeliveryTable(deliveries) {
     if (!deliveries.length) {
       replace(deliveryList, notice("ok", "No delivery yet. One appears for each event a subscription receives."));
       return;
