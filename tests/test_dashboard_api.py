@@ -5,12 +5,16 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
+import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from sandbox.pytest_plugin import SandboxTenant
+from sandbox.webhook_receiver import WebhookReceiver
 from tests.walkthroughs import readme_section, run_curl_walk_through
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,7 +257,12 @@ def test_a_clock_move_reports_the_debitura_tasks_that_resolved(client: TestClien
     reply = {"message": "Here.", "userEmail": "anna.holm@nordlys-design.example"}
     client.post(f"/debitura/v1/cases/{case}/chats", json=reply, headers={"XApiKey": "dash-test"})
     quiet = client.post(f"{admin}/clock/move", json={"advance": 1}).json()
-    assert quiet == {"clock": {"now": "2026-12-01T09:00:01Z", "frozen": True}, "settled": [], "settled_count": 0}
+    assert quiet == {
+        "clock": {"now": "2026-12-01T09:00:01Z", "frozen": True},
+        "settled": [],
+        "settled_count": 0,
+        "webhook_attempts": [],
+    }
     moved = client.post(f"{admin}/clock/move", json={"advance": 60}).json()
     assert moved["clock"]["now"] == "2026-12-01T09:01:01Z"
     assert moved["settled_count"] == 1
@@ -268,6 +277,35 @@ def test_a_clock_move_reports_the_debitura_tasks_that_resolved(client: TestClien
     assert fields["status"] == ("Open", "Solved")
     assert fields["dateSolved"] == (None, "2026-12-01T09:00:02Z")
     assert client.post(f"{admin}/clock/move", json={}).status_code == 400
+
+
+def test_a_clock_move_names_the_webhook_retries_it_started(live_url: str, webhook_receiver: WebhookReceiver) -> None:
+    credential = f"dash-hooks-{uuid.uuid4().hex[:8]}"
+    tenant = SandboxTenant(live_url, credential)
+    tenant.freeze("2026-06-01T12:00:00Z")
+    tenant.subscribe("invoiced", webhook_receiver.url)
+    webhook_receiver.answer(500)  # the first attempt fails: Invoiced retries an hour later
+    created = httpx.post(f"{live_url}/invoiced/customers", auth=(credential, ""), json={"name": "Acme Ltd"})
+    assert created.status_code == 201, created.text
+    webhook_receiver.wait_for(1)
+    (delivery,) = tenant.deliveries()
+    assert delivery["status"] == "pending"
+    move = f"{live_url}{S}/tenants/{credential}/clock/move"
+    early = httpx.post(move, json={"advance": 3599}).json()
+    assert (early["webhook_attempts"], early["settled"]) == ([], [])
+    moved = httpx.post(move, json={"advance": 1}).json()
+    assert moved["webhook_attempts"] == [
+        {
+            "provider": "invoiced",
+            "delivery": delivery["id"],
+            "event_type": "customer.created",
+            "attempt": 2,
+            "time": "2026-06-01T13:00:00Z",
+        }
+    ]
+    assert moved["settled"] == []  # the delivery's own record is the engine's bookkeeping, not a provider record
+    webhook_receiver.wait_for(2)
+    assert [attempt["response_code"] for attempt in tenant.deliveries()[0]["attempts"]] == [500, 200]
 
 
 def test_one_fault_rule_is_removed(client: TestClient) -> None:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sandbox.app import create_app
 from sandbox.engine import Settings
 from sandbox.testing import running_server
+from sandbox.webhook_receiver import WebhookReceiver
 from tests.browser_support import browser_missing, chromium_path, under_ci
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -290,6 +291,95 @@ def test_a_narrow_window_has_no_sideways_scroll(page: Any, server: str, credenti
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     page.screenshot(path=shots / "dashboard-narrow.png", full_page=True)
+
+
+def test_a_webhook_delivery_is_retried_by_the_clock_and_redelivered_from_the_view(
+    page: Any, server: str, credential: str, shots: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    admin = f"{server}/__sandbox/tenants/{credential}"
+    httpx.post(f"{admin}/clock", json={"frozen": True, "set": "2026-06-01T12:00:00Z"}).raise_for_status()
+    page.goto(f"{server}/__sandbox/ui/#/t/{credential}/webhooks")
+    page.get_by_text("This tenant has no webhook subscription.").wait_for()
+    page.get_by_label("Provider").select_option("invoiced")
+    page.get_by_label("URL").fill(webhook_receiver.url)
+    page.get_by_label("URL").press("Enter")  # the form submits from the keyboard
+    page.get_by_text(f"Subscribed {webhook_receiver.url}.").wait_for()
+    (subscription,) = httpx.get(f"{admin}/webhooks/subscriptions").json()["subscriptions"]
+    assert (subscription["provider"], subscription["url"]) == ("invoiced", webhook_receiver.url)
+
+    webhook_receiver.answer(500)  # the first attempt fails; Invoiced retries an hour later
+    customer = httpx.post(f"{server}/invoiced/customers", auth=(credential, ""), json={"name": "Acme Ltd"})
+    assert customer.status_code == 201, customer.text
+    webhook_receiver.wait_for(1)
+    row = page.locator("#delivery-list tbody tr", has_text="customer.created")
+    row.get_by_text("the receiver answered 500").wait_for()  # no reload: the log is read again while open
+    assert "pending" in row.inner_text() and "next 2026-06-01 13:00:00 UTC" in row.inner_text()
+
+    page.get_by_role("link", name="Clock").click()
+    page.get_by_role("button", name="+1 hour").click()
+    retry = page.locator("#settled tr", has_text="customer.created")
+    retry.wait_for()
+    assert "retry (attempt 2)" in retry.inner_text() and "2026-06-01 13:00:00 UTC" in retry.inner_text()
+    webhook_receiver.wait_for(2)
+
+    page.get_by_role("link", name="Webhooks").click()
+    attempts = page.locator("#delivery-list tbody tr", has_text="customer.created").locator("ol.attempts li")
+    attempts.nth(1).get_by_text("succeeded").wait_for()
+    assert re.search(r"failed 500 at 2026-06-01 12:00:00 UTC", attempts.nth(0).inner_text())
+    assert re.search(r"succeeded 200 at 2026-06-01 13:00:00 UTC", attempts.nth(1).inner_text())
+    page.screenshot(path=shots / "dashboard-webhooks.png", full_page=True)
+
+    page.get_by_role("button", name=re.compile(r"^Redeliver customer\.created")).focus()
+    page.keyboard.press("Enter")
+    newest = page.locator("#delivery-list tbody tr").first
+    newest.get_by_text("replay").wait_for()
+    newest.get_by_text("succeeded").wait_for()
+    focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert focused is not None and focused.startswith("Redeliver customer.created")  # redraws keep the focus
+    webhook_receiver.wait_for(3)
+    deliveries = httpx.get(f"{admin}/webhooks/deliveries").json()["deliveries"]
+    assert [(d["replay"], d["status"]) for d in deliveries] == [(False, "delivered"), (True, "delivered")]
+    assert page.locator("#delivery-list tbody tr").count() == 2
+
+    page.get_by_role("button", name=f"Pause subscription {subscription['id']}").click()
+    page.get_by_role("button", name=f"Resume subscription {subscription['id']}").wait_for()
+    assert httpx.get(f"{admin}/webhooks/subscriptions").json()["subscriptions"][0]["paused"] is True
+    page.set_viewport_size({"width": 420, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.screenshot(path=shots / "dashboard-webhooks-narrow.png", full_page=True)
+    delete = page.get_by_role("button", name=f"Delete subscription {subscription['id']}")
+    delete.click()
+    assert len(httpx.get(f"{admin}/webhooks/subscriptions").json()["subscriptions"]) == 1  # one press only arms it
+    delete.click()
+    page.get_by_text("This tenant has no webhook subscription.").wait_for()
+    assert httpx.get(f"{admin}/webhooks/subscriptions").json()["subscriptions"] == []
+
+
+def test_the_coverage_view_shows_an_operation_just_called_as_covered(
+    page: Any, server: str, credential: str, shots: Path
+) -> None:
+    payt_task(server, credential)
+    page.goto(f"{server}/__sandbox/ui/#/t/{credential}/coverage")
+    row = page.locator("tr[data-operation='getV1TasksId']")
+    row.wait_for()
+    cells = row.locator("td")
+    assert cells.nth(0).inner_text() == "getV1TasksId\nGET /payt/v1/tasks/{id}"
+    assert (cells.nth(1).inner_text(), cells.nth(2).inner_text()) == ("1", "200 \N{MULTIPLICATION SIGN}1")
+    assert "200" not in cells.nth(3).inner_text()  # seen, so not among the statuses not seen
+    assert row.get_attribute("class") == "covered"
+    totals = httpx.get(f"{server}/__sandbox/tenants/{credential}/coverage").json()["totals"]
+    expected = (
+        f"All providers: {totals['operations_exercised']} of {totals['operations_total']} operations exercised "
+        f"({totals['operations_percent']:g}%), {totals['statuses_exercised']} of {totals['statuses_total']} "
+        f"documented statuses ({totals['statuses_percent']:g}%), 1 call(s)."
+    )
+    assert page.locator("#coverage-totals").inner_text() == expected
+
+    page.get_by_label("Only operations called").click()
+    wethod = page.locator("section[aria-label='wethod coverage']")
+    wethod.get_by_text("No operation of this provider was called.").wait_for()
+    assert page.locator("section[aria-label='payt coverage'] tbody tr").count() == 1
+    page.screenshot(path=shots / "dashboard-coverage.png")
 
 
 class AdminTokenRequired:

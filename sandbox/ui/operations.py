@@ -141,7 +141,13 @@ class DashboardOperations:
         before = settling.picture(tenant.stores)
         clock = self.update_clock(call)
         changed = settling.settled(before, tenant.stores)
-        return {"clock": clock, "settled": changed[: settling.SHOWN_AT_MOST], "settled_count": len(changed)}
+        attempts = settling.attempts_started(before, tenant.stores)
+        return {
+            "clock": clock,
+            "settled": changed[: settling.SHOWN_AT_MOST],
+            "settled_count": len(changed),
+            "webhook_attempts": attempts[: settling.SHOWN_AT_MOST],
+        }
 
     @handles("removeFault")
     def remove_fault(self, call: Call) -> Reply:

@@ -9,6 +9,8 @@ import * as records from "./view-records.js";
 import * as journal from "./view-journal.js";
 import * as clock from "./view-clock.js";
 import * as faults from "./view-faults.js";
+import * as webhooks from "./view-webhooks.js";
+import * as coverage from "./view-coverage.js";
 import * as snapshots from "./view-snapshots.js";
 
 const VIEWS = [
@@ -17,6 +19,8 @@ const VIEWS = [
   { id: "journal", title: "Journal", module: journal, perTenant: true },
   { id: "clock", title: "Clock", module: clock, perTenant: true },
   { id: "faults", title: "Faults", module: faults, perTenant: true },
+  { id: "webhooks", title: "Webhooks", module: webhooks, perTenant: true },
+  { id: "coverage", title: "Coverage", module: coverage, perTenant: true },
   { id: "snapshots", title: "Snapshots", module: snapshots, perTenant: true },
 ];
 

@@ -35,13 +35,14 @@ export function failure(error) {
   return notice("error", error.message, problems.length > 1 ? problems : []);
 }
 
-export function table(columns, rows, { caption, rowAttributes } = {}) {
-  return h("div", { class: "table-wrap" },
+// `stacked`: on a narrow window each row becomes a block of labelled cells instead of scrolling sideways.
+export function table(columns, rows, { caption, rowAttributes, stacked } = {}) {
+  return h("div", { class: stacked ? "table-wrap stacked" : "table-wrap" },
     h("table", {},
       caption ? h("caption", { class: "muted" }, caption) : null,
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.class }, c.title)))),
       h("tbody", {}, rows.map((row) =>
-        h("tr", rowAttributes ? rowAttributes(row) : {}, columns.map((c) => h("td", { class: c.class }, c.cell(row))))))));
+        h("tr", rowAttributes ? rowAttributes(row) : {}, columns.map((c) => h("td", { class: c.class, "data-label": stacked ? c.title : null }, c.cell(row))))))));
 }
 
 export function json(value) {

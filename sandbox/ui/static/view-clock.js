@@ -1,11 +1,12 @@
-// Clock: now, frozen or running; set, freeze, advance by preset steps, and what settled.
+// Clock: now, frozen or running; set, freeze, advance by preset steps, and what settled
+// (records the work due changed, webhook retries that fired).
 
 import { get, post, tenantPath, tenantChanged, ApiFailure } from "./api.js";
 import { h, replace, table, notice, failure, formatTime } from "./dom.js";
 
 const STEPS = [["1 minute", 60], ["1 hour", 3600], ["1 day", 86400], ["30 days", 30 * 86400]];
 
-export async function render(root, { credential }) {
+export async function render(root, { credential, link }) {
   const now = h("div", { class: "clock-now", id: "clock-now", "aria-live": "polite" });
   const state = h("span", { class: "badge", id: "clock-state" });
   const freeze = h("button", { type: "button", id: "freeze", onclick: () => move({ frozen: !clock.frozen }) });
@@ -41,14 +42,22 @@ export async function render(root, { credential }) {
       fetchedAt = Date.now();
       tenantChanged();
       draw();
-      replace(result, answer.settled_count
-        ? table([
+      const attempts = answer.webhook_attempts;
+      replace(result,
+        answer.settled_count ? table([
           { title: "Provider", cell: (s) => s.provider },
           { title: "Record", cell: (s) => `${s.collection} ${s.key}` },
           { title: "Change", cell: (s) => s.change },
           { title: "Fields", cell: (s) => s.fields.map((f) => `${f.name}: ${JSON.stringify(f.before)} → ${JSON.stringify(f.after)}`).join("; ") },
-        ], answer.settled, { caption: `${answer.settled_count} record(s) settled by this move` })
-        : notice("ok", "Nothing fell due by the new time."));
+        ], answer.settled, { caption: `${answer.settled_count} record(s) settled by this move` }) : null,
+        attempts.length ? table([
+          { title: "Provider", cell: (a) => a.provider },
+          { title: "Event", cell: (a) => a.event_type },
+          { title: "Attempt", cell: (a) => (a.attempt === 1 ? "first attempt" : `retry (attempt ${a.attempt})`) },
+          { title: "Started", cell: (a) => formatTime(a.time) },
+          { title: "Delivery", cell: (a) => h("a", { href: link(credential, "webhooks") }, a.delivery) },
+        ], attempts, { caption: `${attempts.length} webhook delivery attempt(s) started by this move (outcomes in Webhooks)` }) : null,
+        answer.settled_count || attempts.length ? null : notice("ok", "Nothing fell due by the new time."));
     } catch (error) {
       if (!(error instanceof ApiFailure)) throw error;
       replace(result, failure(error));
