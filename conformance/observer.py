@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -41,7 +43,9 @@ class Observer:
         folder = reference_dir()
         return {name: ReferenceDocument(folder / file, refs) for name, (file, refs) in DOCUMENTS.items()}
 
-    def observe(self, engine: Engine, method: str, path: str, response: WireResponse) -> None:
+    def observe(
+        self, engine: Engine, method: str, path: str, response: WireResponse, request: Request | None = None
+    ) -> None:
         service = engine.service_for(path)
         if service is None or service.provider.name not in DOCUMENTS:
             return
@@ -53,12 +57,39 @@ class Observer:
         if body is None and document.operation_template(method, relative) is not None:
             return  # no JSON body to check (204, or a text answer)
         self.checked += 1
-        for problem in document.response_errors(method, relative, response.status, body):
+        selected = request is not None and selects_fields(service, request)
+        for problem in document.response_errors(method, relative, response.status, body, selected):
             self.problems.append(f"{method} {path} answered {response.status}: {problem}")
 
     def take(self) -> list[str]:
         problems, self.problems = self.problems, []
         return problems
+
+
+@dataclass
+class Request:
+    """What the observer keeps of a request: its query string and body, to see a sparse-fields selection."""
+
+    query: bytes
+    body: bytes = b""
+
+    def values(self) -> dict[str, dict[str, Any]]:
+        """The request's parameters by where they came from, as the engine names them ("query", "body")."""
+        query = dict(parse_qsl(self.query.decode("latin-1")))
+        try:
+            body = json.loads(self.body) if self.body.lstrip().startswith(b"{") else dict(parse_qsl(self.body.decode()))
+        except (ValueError, UnicodeDecodeError):
+            body = {}
+        return {"query": query, "body": body if isinstance(body, dict) else {}}
+
+
+def selects_fields(service: Any, request: Request) -> bool:
+    """Whether the request carries its spec's sparse-fields parameter (as `Service.selects_fields` decides)."""
+    sparse = service.resources.declaration.sparse_fields if service.resources is not None else None
+    if sparse is None:
+        return False
+    values = request.values()
+    return any(name in values.get(where, {}) for where, name in sparse.sources)
 
 
 def decoded(response: WireResponse) -> Any | None:
@@ -74,9 +105,16 @@ OBSERVER = Observer()
 def observing(handle: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handle)
     async def observed(engine: Engine, scope: dict[str, Any], receive: Any) -> WireResponse:
-        response = await handle(engine, scope, receive)
+        request = Request(scope.get("query_string", b""))
+
+        async def recording() -> Any:  # the body, kept as the engine reads it
+            message = await receive()
+            request.body += message.get("body", b"")
+            return message
+
+        response = await handle(engine, scope, recording)
         # `%2F` stays encoded, as the engine routes it (a creditor reference `INV/2026/7` is one segment).
-        OBSERVER.observe(engine, scope["method"].upper(), path_keeping_encoded_slashes(scope), response)
+        OBSERVER.observe(engine, scope["method"].upper(), path_keeping_encoded_slashes(scope), response, request)
         return response
 
     return observed

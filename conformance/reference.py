@@ -125,12 +125,16 @@ class ReferenceDocument:
         responses = self.operation(method, template).get("responses", {})
         return any(key in responses for key in (str(status), f"{str(status)[0]}XX", "default"))
 
-    def response_errors(self, method: str, path: str, status: int, body: Any) -> list[str]:
+    def response_errors(
+        self, method: str, path: str, status: int, body: Any, selected_fields: bool = False
+    ) -> list[str]:
         """Why `body` breaks the document's schema for this request and status ([] when it conforms).
 
         A request path the document has no operation for, or a status it has no
         schema for, is reported too: the sandbox then serves something the
-        provider does not document.
+        provider does not document. An answer to a sparse-fields selection
+        (`selected_fields`) holds only the fields asked for, so the schema's
+        `required` lists do not apply to it; everything else does.
         """
         template = self.operation_template(method, path)
         if template is None:
@@ -143,6 +147,7 @@ class ReferenceDocument:
         return [
             f"{where}: {'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message}"
             for error in validator.iter_errors(body)
+            if not (selected_fields and error.validator == "required")
         ]
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
