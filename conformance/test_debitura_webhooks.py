@@ -62,6 +62,7 @@ def test_every_webhook_operation_answers_in_debituras_documented_shape(
                 "amountToRecover": 10,
                 "isTest": True,
                 "debtor": {"type": "Company", "name": "D", "countryAlpha2": "DE"},
+                "allowPendingContracts": True,  # the demo account's contract is unsigned
             },
         ).json()
         rows = call("GET", f"/webhooks/events?caseId={case['id']}", 200)
