@@ -6,13 +6,16 @@ from here, so a provider's spec growing does not break them.
 
 from __future__ import annotations
 
+from functools import cache
+
 from sandbox.spec import SPECS_DIR, Operation, Spec
 
 PROVIDERS = ("debitura", "invoiced", "payt", "wethod")
 
 
-def operations_of(provider: str) -> list[Operation]:
-    return Spec.load(SPECS_DIR / f"{provider}.yaml").operations
+@cache
+def operations_of(provider: str) -> tuple[Operation, ...]:
+    return tuple(Spec.load(SPECS_DIR / f"{provider}.yaml").operations)
 
 
 def operations_in(*providers: str) -> int:
