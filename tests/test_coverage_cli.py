@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -14,9 +15,20 @@ from sandbox.app import create_app
 from sandbox.cli import main
 from sandbox.engine import Settings
 from sandbox.testing import running_server
+from tests.coverage_expectations import (
+    PROVIDERS,
+    just_above,
+    not_seen,
+    operations_in,
+    operations_of,
+    share,
+    statuses_in,
+)
 
 TOKEN = "coverage-cli"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+OPERATIONS, STATUSES = operations_in("payt"), statuses_in("payt")
+OPERATION_LINE = re.compile(r"  ([+-]) (\S+ \S+) +(\w+): (.*)")
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +52,38 @@ def test_text_reads_at_a_glance(capsys: pytest.CaptureFixture[str], url: str) ->
     code, out, _ = run(capsys, "--url", url, "--provider", "payt")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "payt: 2/5 operations (40.0%), 3/43 documented statuses (6.9%), 3 calls"
-    assert lines[1].startswith("  + GET /payt/v1/tasks ")
-    assert lines[1].endswith("getV1Tasks: seen 200x1; not 401 403 404 422 429 500 503")
-    assert lines[2].endswith("getV1TasksId: seen 404x1 422x1; not 200 401 403 429 500 503")
-    assert lines[3].startswith("  - PATCH /payt/v1/tasks/{id}/mark_completed ")
-    assert lines[3].endswith("never called")
-    assert lines[-1].startswith("total: 2/5 operations (40.0%)")
+    totals = f"2/{OPERATIONS} operations ({share(2, OPERATIONS)}%), 3/{STATUSES} documented statuses"
+    assert lines[0] == f"payt: {totals} ({share(3, STATUSES)}%), 3 calls"
+    assert lines[-1].startswith(f"total: {totals}")
+    rows = [OPERATION_LINE.fullmatch(line) for line in lines[1:-1]]
+    assert all(rows)
+    shown = {row[3]: (row[1], row[2], row[4]) for row in rows}
+    assert list(shown) == [op.operation_id for op in operations_of("payt")]  # one line each, in the spec's order
+    assert shown["getV1Tasks"] == (
+        "+",
+        "GET /payt/v1/tasks",
+        f"seen 200x1; not {not_seen('payt', 'getV1Tasks', '200')}",
+    )
+    assert shown["getV1TasksId"] == (
+        "+",
+        "GET /payt/v1/tasks/{id}",
+        f"seen 404x1 422x1; not {not_seen('payt', 'getV1TasksId', '404', '422')}",
+    )
+    assert shown["patchV1TasksIdMarkCompleted"] == ("-", "PATCH /payt/v1/tasks/{id}/mark_completed", "never called")
+    assert [mark for mark, _, _ in shown.values()].count("+") == 2
 
 
 def test_the_gate(capsys: pytest.CaptureFixture[str], url: str) -> None:
-    code, _, err = run(capsys, "--url", url, "--provider", "payt", "--fail-under", "40")
-    assert code == 0 and "coverage of operations 40.0% meets the required 40%" in err
-    code, _, err = run(capsys, "--url", url, "--provider", "payt", "--fail-under", "40.1")
-    assert code == 1 and "coverage of operations 40.0% below the required 40.1%" in err
-    code, _, err = run(capsys, "--url", url, "--provider", "payt", "--fail-under", "7", "--measure", "statuses")
-    assert code == 1 and "coverage of statuses 6.9% below the required 7%" in err
-    code, _, _ = run(capsys, "--url", url, "--fail-under", "10")  # every provider: 2 of 51 operations
-    assert code == 1
+    measured, above = share(2, OPERATIONS), just_above(2, OPERATIONS)
+    code, _, err = run(capsys, "--url", url, "--provider", "payt", "--fail-under", str(measured))
+    assert code == 0 and f"coverage of operations {measured}% meets the required {measured:g}%" in err
+    code, _, err = run(capsys, "--url", url, "--provider", "payt", "--fail-under", str(above))
+    assert code == 1 and f"coverage of operations {measured}% below the required {above:g}%" in err
+    measured, above = share(3, STATUSES), just_above(3, STATUSES)
+    code, _, err = run(capsys, "--url", url, "--provider", "payt", "--fail-under", str(above), "--measure", "statuses")
+    assert code == 1 and f"coverage of statuses {measured}% below the required {above:g}%" in err
+    code, _, err = run(capsys, "--url", url, "--fail-under", str(just_above(2, operations_in(*PROVIDERS))))
+    assert code == 1 and f"coverage of operations {share(2, operations_in(*PROVIDERS))}% below" in err
 
 
 def test_json_is_the_admin_report(capsys: pytest.CaptureFixture[str], url: str) -> None:
@@ -80,11 +106,12 @@ def test_junit_fails_the_operations_never_called(capsys: pytest.CaptureFixture[s
     code, out, _ = run(capsys, "--url", url, "--provider", "payt", "--format", "junit", "--output", str(target))
     assert code == 0 and out == ""
     root = ElementTree.parse(target).getroot()
-    assert root.tag == "testsuites" and root.get("tests") == "5" and root.get("failures") == "3"
+    assert root.tag == "testsuites" and root.get("tests") == str(OPERATIONS)
+    assert root.get("failures") == str(OPERATIONS - 2)
     cases = {case.get("name"): case for case in root.iter("testcase")}
     called = cases["getV1Tasks (GET /payt/v1/tasks)"]
     assert called.find("failure") is None
-    assert called.find("system-out").text == "seen 200x1; not 401 403 404 422 429 500 503"
+    assert called.find("system-out").text == f"seen 200x1; not {not_seen('payt', 'getV1Tasks', '200')}"
     assert cases["postV1TasksIdComment (POST /payt/v1/tasks/{id}/comment)"].find("failure").get("message") == (
         "never called"
     )
