@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
+from sandbox.engine import DEFAULT_FIXTURES
 from sandbox.pytest_plugin import SandboxTenant
 from sandbox.webhook_receiver import WebhookReceiver
 from tests.walkthroughs import readme_section, run_curl_walk_through
@@ -21,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "sandbox" / "ui" / "static"
 S = "/__sandbox"
 PAYT = {"Authorization": "Bearer dash-test"}
+PAYT_FIXTURES: dict[str, list[Any]] = yaml.safe_load((DEFAULT_FIXTURES / "payt.yaml").read_text(encoding="utf-8"))
+PAYT_COUNTS = {collection: len(held) for collection, held in PAYT_FIXTURES.items()}  # in the file's order
 
 
 def records(client: TestClient, provider: str, collection: str, credential: str = "dash-test", **query: Any) -> Any:
@@ -48,7 +52,8 @@ def test_tenants_are_listed_newest_first_with_counts_clock_and_last_call(client:
     assert listing["total"] == 3
     assert [tenant["credential"] for tenant in listing["tenants"]] == ["quiet", "second", "first"]
     quiet, _, first = listing["tenants"]
-    assert first["providers"] == {"payt": {"administrations": 2, "tokens": 4, "tasks": 6}}
+    assert first["providers"] == {"payt": PAYT_COUNTS}
+    assert list(first["providers"]["payt"]) == list(PAYT_COUNTS)
     assert first["calls"] == 1
     assert {name: first["last_call"][name] for name in ("method", "path", "status")} == {
         "method": "GET",
@@ -79,14 +84,11 @@ def test_naming_a_tenant_opens_it_with_its_summary(client: TestClient) -> None:
 def test_collections_include_the_ones_a_fixture_may_fill_while_still_empty(client: TestClient) -> None:
     client.post(f"{S}/tenants/dash-test/fixtures", json={"invoiced": {"tasks": []}})
     listing = client.get(f"{S}/tenants/dash-test/records/payt").json()
-    assert listing == {
-        "provider": "payt",
-        "collections": [
-            {"name": "administrations", "count": 2},
-            {"name": "tokens", "count": 4},
-            {"name": "tasks", "count": 6},
-        ],
-    }
+    held = [{"name": name, "count": count} for name, count in PAYT_COUNTS.items()]
+    # Payt's fixtures leave these two empty; they are listed after the held ones, by name.
+    assert {"deleted_payments", "deleted_psp_mandates"}.isdisjoint(PAYT_COUNTS)
+    empty = [{"name": "deleted_payments", "count": 0}, {"name": "deleted_psp_mandates", "count": 0}]
+    assert listing == {"provider": "payt", "collections": [*held, *empty]}
     assert client.get(f"{S}/tenants/dash-test/records/nothing").status_code == 404
     assert client.get(f"{S}/tenants/dash-test/records/payt/nothing").status_code == 404
 
@@ -122,13 +124,19 @@ def test_records_are_paged_by_the_server_and_searched_case_insensitively(client:
         for n in range(120)
     ]
     assert client.post(f"{S}/tenants/dash-test/fixtures", json={"payt": {"tasks": tasks}}).status_code == 200
+    total = len(tasks) + PAYT_COUNTS["tasks"]
     page = records(client, "payt", "tasks", offset=50, limit=20)
-    assert (page["total"], page["matched"], page["offset"], page["limit"]) == (126, 126, 50, 20)
+    assert (page["total"], page["matched"], page["offset"], page["limit"]) == (total, total, 50, 20)
     assert [item["key"] for item in page["records"]] == [str(9000 + n) for n in range(44, 64)]
     found = records(client, "payt", "tasks", q="BULK 11")
     assert [item["key"] for item in found["records"]] == ["9011", *(str(9110 + n) for n in range(10))]
     assert found["matched"] == 11
-    assert records(client, "payt", "tasks", q="null", limit=1)["matched"] == 126  # every task has a null field
+    every = records(client, "payt", "tasks", q="ADM_", limit=1)  # every task names its administration
+    assert (every["matched"], len(every["records"])) == (total, 1)
+    # A value is searched as JSON spells it: every Invoiced task has a null field (Payt sends no nulls).
+    invoiced_tasks = records(client, "invoiced", "tasks", q="null", limit=1)
+    assert invoiced_tasks["matched"] == invoiced_tasks["total"] > 0
+    assert records(client, "invoiced", "tasks", q="none")["matched"] == 0
     assert client.get(f"{S}/tenants/dash-test/records/payt/tasks", params={"limit": 201}).status_code == 400
 
 
@@ -219,7 +227,9 @@ def test_a_record_is_added_once(client: TestClient) -> None:
     added = client.post(f"{S}/tenants/dash-test/records/payt/tasks", json=task)
     assert added.status_code == 201
     assert added.json()["key"] == "7001"
-    assert added.json()["record"]["completed_at"] is None  # defaults filled as for a fixture
+    # Defaults filled as for a fixture: an open task expires 30 days after it was created; no nulls are added.
+    assert added.json()["record"]["expiry_date"] == "2026-12-20"
+    assert "completed_at" not in added.json()["record"]
     assert payt_task(client, "7001").json()["subject"] == "Added"
     again = client.post(f"{S}/tenants/dash-test/records/payt/tasks", json={**task, "subject": "Twice"})
     assert again.status_code == 400

@@ -18,10 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.app import create_app
-from sandbox.engine import Settings
+from sandbox.engine import DEFAULT_FIXTURES, Settings
 from sandbox.testing import running_server
 from sandbox.webhook_receiver import WebhookReceiver
 from tests.browser_support import browser_missing, chromium_path, under_ci
@@ -29,6 +30,7 @@ from tests.browser_support import browser_missing, chromium_path, under_ci
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DASH = "\N{EN DASH}"  # the pages write a range of records with it
 DEBITURA_CASE = "bab44264-2a9f-5092-951d-f786eaa4f5c2"
+PAYT_FIXTURES: dict[str, list[Any]] = yaml.safe_load((DEFAULT_FIXTURES / "payt.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +106,12 @@ def test_a_tenant_is_listed_and_opened_by_typing_its_credential(
     row = page.locator("tr", has=page.get_by_role("link", name=credential, exact=True))
     row.wait_for()
     assert "200 GET /payt/v1/tasks/5001" in row.inner_text()
-    assert "payt (12)" in row.inner_text()
+    assert f"payt ({sum(map(len, PAYT_FIXTURES.values()))})" in row.inner_text()  # the tenant's records
     page.screenshot(path=shots / "dashboard-tenants.png")
 
     page.get_by_label("Tenant credential").fill(credential)  # by keyboard: type, Enter
     page.keyboard.press("Enter")
-    page.get_by_text(f"1{DASH}2 of 2").wait_for()
+    page.get_by_text(f"1{DASH}2 of 2").wait_for()  # the first collection, the two administrations
     assert page.locator(".tenant-bar").inner_text().startswith(f"Tenant {credential}")
     page.get_by_role("link", name="tasks").click()
     page.get_by_text(f"1{DASH}6 of 6").wait_for()
