@@ -19,18 +19,15 @@ from pathlib import Path
 WIREMOCK_PACKAGE = "wiremock@3"
 
 
-def wiremock_jar(tools: Path) -> Path | None:
-    """The standalone jar from the npm package, installed into `tools` when missing."""
-    jars = sorted((tools / "node_modules" / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
-    if jars:
-        return jars[-1]
+def npm_install(tools: Path, package: str) -> bool:
+    """Install an npm package into `tools` (the bench's own folder, gitignored); False if npm is missing or fails."""
     npm = shutil.which("npm")
     if npm is None:
-        return None
-    print(f"bench: installing {WIREMOCK_PACKAGE} into {tools} ...", flush=True)
+        return False
+    print(f"bench: installing {package} into {tools} ...", flush=True)
     tools.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(tools), WIREMOCK_PACKAGE],
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(tools), package],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -38,9 +35,19 @@ def wiremock_jar(tools: Path) -> Path | None:
     )
     if done.returncode != 0:
         print(f"bench: npm install failed:\n{done.stderr[-2000:]}", flush=True)
-        return None
-    jars = sorted((tools / "node_modules" / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
-    return jars[-1] if jars else None
+    return done.returncode == 0
+
+
+def wiremock_jar(tools: Path) -> Path | None:
+    """The standalone jar from the npm package, installed into `tools` when missing."""
+
+    def found() -> Path | None:
+        jars = sorted((tools / "node_modules" / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
+        return jars[-1] if jars else None
+
+    if found() is None:
+        npm_install(tools, WIREMOCK_PACKAGE)
+    return found()
 
 
 def write_wiremock_stub(root: Path, url_path_pattern: str, body: bytes, content_type: str) -> None:

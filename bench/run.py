@@ -280,23 +280,8 @@ def choose_generator(wanted: str) -> tuple[WrkGenerator | PythonGenerator, str]:
 
 def prism_binary() -> Path | None:
     binary = TOOLS / "node_modules" / ".bin" / "prism"
-    if binary.exists():
-        return binary
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    print("bench: installing @stoplight/prism-cli into bench/.tools ...", flush=True)
-    TOOLS.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(TOOLS), "@stoplight/prism-cli"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=900,
-    )
-    if done.returncode != 0:
-        print(f"bench: npm install failed:\n{done.stderr[-2000:]}", flush=True)
-        return None
+    if not binary.exists():
+        peers.npm_install(TOOLS, "@stoplight/prism-cli")
     return binary if binary.exists() else None
 
 
