@@ -71,9 +71,7 @@ def describe(error: ValidationError) -> str:
         return f"{shown} has more than {_plural(expected, 'property', 'properties')}"
     if keyword in ("additionalProperties", "unevaluatedProperties"):
         return f"unknown {'property' if len(unexpected(error)) == 1 else 'properties'} {_listed(unexpected(error))}"
-    if keyword == "required":
-        return f"{_listed(missing(error))} is missing"
-    if keyword == "dependentRequired":
+    if keyword in ("required", "dependentRequired"):
         return f"{_listed(missing(error))} is missing"
     if keyword in ("oneOf", "anyOf"):
         return f"{shown} is not valid under any of the allowed schemas"
