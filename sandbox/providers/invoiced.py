@@ -236,7 +236,11 @@ class Invoiced(InvoicedEvents, Provider):
             invoice["_amount_paid"] = 0
             for item in invoice["items"]:
                 item["amount"] = money(item["quantity"] * item["unit_cost"])
-            invoice["subtotal"] = invoice["total"] = money(sum(item["amount"] for item in invoice["items"]))
+            invoice["subtotal"] = money(sum(item["amount"] for item in invoice["items"]))
+            discounts, taxes = invoice.get("discounts") or [], invoice.get("taxes") or []
+            adjustment = sum(entry["amount"] for entry in discounts) - sum(entry["amount"] for entry in taxes)
+            invoice["total"] = money(invoice["subtotal"] - adjustment)
+            invoice["_closed"] = bool(invoice.get("closed")) and status != "paid"
         for payment in fixtures.get("payments", []):
             if payment["voided"]:
                 payment["applied_to"] = []
@@ -256,7 +260,10 @@ class Invoiced(InvoicedEvents, Provider):
             changes = {"_amount_paid": paid.get(key, 0)}
             store.update("invoices", key, {**changes, **figures({**invoice, **changes})})
         highest = {name: [int(key) for key in store.collection(name) if key.isdigit()] for name in COLLECTIONS}
-        highest["line_items"] = [item["id"] for i in store.collection("invoices").values() for item in i["items"]]
+        invoices = store.collection("invoices").values()
+        highest["line_items"] = [item["id"] for invoice in invoices for item in invoice["items"]]
+        for field in ADJUSTMENT_OBJECTS:
+            highest[field] = [entry["id"] for invoice in invoices for entry in invoice.get(field) or ()]
         highest["payment_applications"] = [
             application["id"] for p in store.collection("payments").values() for application in p["applied_to"]
         ]
@@ -332,6 +339,10 @@ class Invoiced(InvoicedEvents, Provider):
                 draft[field] = value.strip().lower()
         if body.get("credit_limit") is not None:
             draft["credit_limit"] = checked_money(body["credit_limit"], "credit_limit")
+        if "disabled_payment_methods" in body:  # write-only: Invoiced's customer object does not show it
+            draft["_disabled_payment_methods"] = list(body["disabled_payment_methods"])
+        if old is not None and draft.get("parent_customer") is not None:
+            refuse_parent_cycle(call.records, old["id"], draft["parent_customer"])
         number(call, "customers", draft)
 
     @staticmethod
@@ -344,6 +355,8 @@ class Invoiced(InvoicedEvents, Provider):
             raise invalid("Customers with invoices cannot be deleted; delete their invoices first.")
         for task in [task for task in store.collection("tasks").values() if task["customer_id"] == customer_id]:
             store.remove("tasks", task["id"])
+        for child in [c for c in store.collection("customers").values() if c.get("parent_customer") == customer_id]:
+            store.update("customers", child["id"], {"parent_customer": None})
 
     @handles("retrieveCustomerBalance")
     def customer_balance(self, call: Call) -> Any:
@@ -387,6 +400,8 @@ class Invoiced(InvoicedEvents, Provider):
             raise invalid("This invoice cannot be voided because it has a payment applied.", "voided")
         if draft is None:
             return
+        if (call.body or {}).get("autopay") is True:
+            raise invalid("AutoPay cannot be enabled: this account has no payment method that supports it.", "autopay")
         if old is None:
             self.new_invoice(call, draft)
         elif not removing:
@@ -398,7 +413,8 @@ class Invoiced(InvoicedEvents, Provider):
         store, body, now = call.records, call.body, unix(call)
         customer = store.get("customers", integer(draft["customer"]))
         items = build_items(body.get("items", []), {}, now)
-        total = invoice_total(items)
+        adjustments = build_adjustments(body, {"discounts": [], "taxes": []})
+        total = invoice_total(items, adjustments)
         number(call, "invoices", draft)
         draft["customer"] = customer["id"]
         draft["currency"] = (body.get("currency") or customer["currency"] or "usd").strip().lower()
@@ -408,25 +424,27 @@ class Invoiced(InvoicedEvents, Provider):
             draft["due_date"] = due_from_terms(draft["payment_terms"], draft["date"])
         draft["due_date"] = integer(draft["due_date"])
         draft["items"] = number_items(store, items)
-        draft["subtotal"] = draft["total"] = total
+        draft.update(number_adjustments(store, adjustments), subtotal=subtotal_of(items), total=total)
         draft.update(_sent=body.get("sent", False), _viewed=False, _voided=False, _amount_paid=0)
+        write_only_invoice_fields(body, draft)
 
     def changed_invoice(self, call: Call, old: Record, draft: Record) -> None:
         store, body = call.records, call.body
         if old["_voided"]:
             raise invalid("Your changes cannot be saved because this document is voided.", "voided")
-        if old["closed"]:
-            raise invalid(
-                "Your changes cannot be saved because this document is closed. "
-                "Please re-open the document to make any changes.",
-                "closed",
-            )
+        reopening = body.get("closed") is False
+        if old["closed"] and (not reopening or old["paid"]):
+            remedy = "Please re-open the document to make any changes."  # Invoiced's own words
+            if reopening:
+                remedy = "A paid document cannot be re-opened."
+            raise invalid(f"Your changes cannot be saved because this document is closed. {remedy}", "closed")
         if body.get("draft") is True and not old["draft"]:
             raise invalid("Cannot save as a draft because the document has already been issued.", "draft")
         items = old["items"]
         if "items" in body:
             items = build_items(body["items"], {item["id"]: item for item in old["items"]}, unix(call))
-        total = invoice_total(items)
+        adjustments = build_adjustments(body, old)
+        total = invoice_total(items, adjustments)
         if total < old["_amount_paid"]:
             raise invalid(
                 f"The invoice total ({total}) cannot be less than the amount already paid ({old['_amount_paid']}).",
@@ -444,7 +462,8 @@ class Invoiced(InvoicedEvents, Provider):
         draft["_sent"] = body.get("sent", old["_sent"])
         if "items" in body:
             draft["items"] = number_items(store, items)
-            draft["subtotal"] = draft["total"] = total
+        draft.update(number_adjustments(store, adjustments), subtotal=subtotal_of(items), total=total)
+        write_only_invoice_fields(body, draft)
 
     # -- payments -------------------------------------------------------------
 
@@ -542,6 +561,19 @@ def number(call: Call, collection: str, draft: Record) -> None:
     draft["number"] = f"{NUMBERED[collection]}-{counter:04d}"
 
 
+def refuse_parent_cycle(store: Store, customer_id: int, parent_id: int) -> None:
+    """A customer may not be its own parent, nor an ancestor of its parent (the spec's decision)."""
+    seen: set[int] = set()
+    ancestor: int | None = parent_id
+    while ancestor is not None and ancestor not in seen:
+        if ancestor == customer_id:
+            raise invalid("A customer cannot be its own parent customer, directly or through its parents.",
+                          "parent_customer")  # fmt: skip
+        seen.add(ancestor)
+        parent = store.get("customers", ancestor)
+        ancestor = None if parent is None else parent.get("parent_customer")
+
+
 def build_items(requested: list[Record], existing: dict[int, Record], now: int) -> list[Record]:
     """Line items from a request (new ones without an id yet); nothing is stored.
 
@@ -590,11 +622,64 @@ def number_items(store: Store, items: list[Record]) -> list[Record]:
     return items
 
 
-def invoice_total(items: list[Record]) -> int | float:
-    total = checked_money(sum(item["amount"] for item in items), "items")
+def subtotal_of(items: list[Record]) -> int | float:
+    return checked_money(sum(item["amount"] for item in items), "items")
+
+
+def invoice_total(items: list[Record], adjustments: Mapping[str, list[Record]]) -> int | float:
+    """The subtotal, less the discounts, plus the taxes (Invoiced's order; rates and coupons are not modelled)."""
+    discounts = sum(discount["amount"] for discount in adjustments["discounts"])
+    taxes = sum(tax["amount"] for tax in adjustments["taxes"])
+    total = checked_money(subtotal_of(items) - discounts + taxes, "items")
     if total < 0:
-        raise invalid(f"The invoice total cannot be negative (it would be {total}).", "items")
+        field = "discounts" if discounts else "items"
+        raise invalid(f"The invoice total cannot be negative (it would be {total}).", field)
     return total
+
+
+ADJUSTMENT_OBJECTS = {"discounts": "discount", "taxes": "tax"}
+
+
+def build_adjustments(body: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, list[Record]]:
+    """An invoice's discounts and taxes: as the body writes them, else as they are (new ones without an id)."""
+    built: dict[str, list[Record]] = {}
+    for field, kind in ADJUSTMENT_OBJECTS.items():
+        if field not in body:
+            built[field] = list(current[field])
+            continue
+        existing = {entry["id"]: entry for entry in current[field]}
+        built[field] = []
+        for index, raw in enumerate(body[field]):
+            if "id" in raw and raw["id"] not in existing:
+                raise invalid(f"{field}[{index}].id: {raw['id']} is not a {kind} of this invoice.", field)
+            if kind == "tax" and "expires" in raw:
+                raise invalid(f"{field}[{index}].expires: only a discount expires.", field)
+            entry = {"id": raw.get("id"), "object": kind, "amount": checked_money(raw["amount"], f"{field}[{index}]")}
+            if kind == "discount":
+                entry.update(coupon=None, expires=integer(raw.get("expires")))
+            else:
+                entry["tax_rate"] = None
+            built[field].append(entry)
+    return built
+
+
+def number_adjustments(store: Store, adjustments: dict[str, list[Record]]) -> dict[str, list[Record]]:
+    for field, entries in adjustments.items():
+        for entry in entries:
+            if entry["id"] is None:
+                entry["id"] = store.next_id(field)
+    return adjustments
+
+
+def write_only_invoice_fields(body: Mapping[str, Any], draft: Record) -> None:
+    """What a write may set that the invoice object does not show (or shows computed)."""
+    if "closed" in body:
+        draft["_closed"] = body["closed"]
+    if "disabled_payment_methods" in body:
+        draft["_disabled_payment_methods"] = list(body["disabled_payment_methods"])
+    ship_to = draft.get("ship_to")
+    if isinstance(ship_to, dict) and isinstance(ship_to.get("country"), str):
+        draft["ship_to"] = {**ship_to, "country": ship_to["country"].strip().upper()}
 
 
 def figures(invoice: Mapping[str, Any]) -> Record:
@@ -602,7 +687,7 @@ def figures(invoice: Mapping[str, Any]) -> Record:
     voided = invoice["_voided"]
     balance = 0 if voided else money(invoice["total"] - invoice["_amount_paid"])
     paid = not invoice["draft"] and not voided and balance <= 0
-    return {"balance": balance, "paid": paid, "closed": paid}
+    return {"balance": balance, "paid": paid, "closed": paid or invoice.get("_closed", False)}
 
 
 def status_of(invoice: Mapping[str, Any], now: int) -> str:
