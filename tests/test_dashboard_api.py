@@ -146,7 +146,7 @@ def test_a_record_is_shown_as_a_fixture_states_it_with_the_bookkeeping_apart(cli
     assert not any(name.startswith("_") for name in page["records"][0]["record"])
     one = stored(client, "invoiced", "invoices", key).json()
     assert one["record"] == page["records"][0]["record"]
-    assert set(one["internal"]) == {"_sent", "_viewed", "_voided", "_amount_paid"}
+    assert set(one["internal"]) == {"_sent", "_viewed", "_voided", "_amount_paid", "_closed"}
     assert stored(client, "invoiced", "invoices", "999999").status_code == 404
 
 
