@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sandbox.clock import Clock
 from sandbox.faults import FaultSet
-from sandbox.journal import Journal
+from sandbox.journal import DEFAULT_JOURNAL_RESPONSES, Journal, ResponseBudget
 from sandbox.store import MemoryStorage, Record, Storage, Store
 
 
@@ -36,10 +36,10 @@ class Seeds(Protocol):
 
 
 class Tenant:
-    def __init__(self, credential: str, journal_limit: int) -> None:
+    def __init__(self, credential: str, journal_limit: int, responses: ResponseBudget | None = None) -> None:
         self.credential = credential
         self.clock = Clock()
-        self.journal = Journal(journal_limit)
+        self.journal = Journal(journal_limit, responses)
         self.stores: dict[str, Store] = {}
         # Short-lived counters a provider keeps per tenant (rate-limit windows).
         self.meters: dict[str, Any] = {}
@@ -62,10 +62,11 @@ class Tenant:
 
 @dataclass(frozen=True)
 class Limits:
-    """How many tenants stay in memory (None: no limit)."""
+    """How many tenants stay in memory, and how many journal entries keep their reply (None: no limit)."""
 
     max_tenants: int | None = None
     idle_seconds: float | None = None
+    journal_responses: int | None = DEFAULT_JOURNAL_RESPONSES  # across all tenants (sandbox.journal)
 
 
 class TenantRegistry:
@@ -86,6 +87,8 @@ class TenantRegistry:
         self.storage: Storage = storage or MemoryStorage()
         self.persistent = self.storage.persistent
         self.limits = limits or Limits()
+        budget = self.limits.journal_responses
+        self.responses = ResponseBudget(budget) if budget is not None else None
         self._ordered = self.limits.max_tenants is not None or self.limits.idle_seconds is not None
         self._bookkeeping = self._ordered or self.persistent  # get() has more to do than a lookup
         self._monotonic = monotonic
@@ -165,7 +168,7 @@ class TenantRegistry:
     # -- holding a bounded number ---------------------------------------------------
 
     def _arrive(self, credential: str) -> Tenant:
-        tenant = Tenant(credential, self.journal_limit)
+        tenant = Tenant(credential, self.journal_limit, self.responses)
         if self.persistent:
             state = self.storage.load_tenant(credential)
             if state is not None:
