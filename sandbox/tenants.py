@@ -47,6 +47,16 @@ class Tenant:
         self.used = 0.0  # when it last served a call (process time, for letting idle tenants go)
         self.saved: object = None  # the `state_key` last saved (persistent storage)
 
+    @property
+    def history_limit(self) -> int:
+        """How many entries each of the tenant's logs keeps (`--journal-limit`).
+
+        One limit for every log: the journal, and per provider its events and
+        webhook deliveries (sandbox.events) and a provider's own records of
+        what was deleted (Debitura's deleted cases).
+        """
+        return self.journal.limit
+
     def state(self) -> dict[str, Any]:
         """What a persistent storage keeps of the tenant besides its stores."""
         return {"clock": self.clock.to_state(), "faults": self.faults.to_state()}
