@@ -38,16 +38,13 @@ class ResponseBudget:
 
     def __init__(self, limit: int = DEFAULT_JOURNAL_RESPONSES) -> None:
         self.limit = limit
-        self._kept: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._kept: deque[dict[str, Any]] = deque()
 
     def keep(self, entry: dict[str, Any]) -> None:
         kept = self._kept
-        if len(kept) == kept.maxlen:
-            if not kept:  # a budget of 0: no reply is kept
-                entry["response"] = NOT_KEPT
-                return
-            kept[0]["response"] = NOT_KEPT  # the append below drops it from the budget
         kept.append(entry)
+        if len(kept) > self.limit:
+            kept.popleft()["response"] = NOT_KEPT
 
 
 class Journal:
