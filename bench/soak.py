@@ -10,9 +10,10 @@ fault rule answers 503 to 1% of the calls (probability 0.01, seeded). Writes
 carry their tenant's name (`soak-<n>`); Payt's, Invoiced's and Wethod's toggle
 or overwrite state, so their data stays the same size. Debitura's create a
 test case (allowing a pending contract: the demo account's is unsigned) and
-later delete the tenant's test cases by tag; Debitura remembers the last 1,000
-deleted cases of a tenant (`deletedCases`, to tell a deleted case from an
-unknown one), so its data grows until then (`--debitura-writes none` swaps
+later delete the tenant's test cases by tag; a deleted case's events go with
+it, and Debitura remembers the tenant's latest deleted cases (to tell a deleted
+case from an unknown one) up to its history limit (`--journal-limit`, 100
+here), so its data grows a little until then (`--debitura-writes none` swaps
 those two calls for reads).
 
 It checks, and prints as JSON:
@@ -234,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         "--debitura-writes",
         choices=["cases", "none"],
         default="cases",
-        help="cases: create a test case, later delete it by tag (Debitura remembers its last 1,000 deleted cases, "
-        "so its data grows); none: two more Debitura reads instead",
+        help="cases: create a test case, later delete it by tag (Debitura remembers the latest deleted cases up to "
+        "the journal limit); none: two more Debitura reads instead",
     )
     parser.add_argument("serve_options", nargs="*", help="more `sandbox serve` options (after --)")
     options = parser.parse_args(argv)

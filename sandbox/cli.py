@@ -14,7 +14,7 @@ from sandbox.admin_auth import start_problem
 from sandbox.engine import DEFAULT_FIXTURES, DEFAULT_SPECS, Settings
 from sandbox.faults import FaultFileError, read_fault_rules
 from sandbox.fixtures import FixtureError
-from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.journal import DEFAULT_JOURNAL_LIMIT, DEFAULT_JOURNAL_RESPONSES
 from sandbox.ratelimit import RateLimit
 from sandbox.report_commands import add_report_commands
 from sandbox.spec import SpecError
@@ -39,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--specs", type=Path, default=DEFAULT_SPECS, help="directory of OpenAPI specs")
     serve.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="directory of fixture files")
     serve.add_argument("--journal-limit", type=int, default=DEFAULT_JOURNAL_LIMIT, help="calls kept per tenant")
+    serve.add_argument(
+        "--journal-responses",
+        type=non_negative_int,
+        default=DEFAULT_JOURNAL_RESPONSES,
+        metavar="N",
+        help=f"responses kept for the journal's HAR export: those of the newest N calls across all tenants "
+        f"(default {DEFAULT_JOURNAL_RESPONSES}); older entries keep the rest",
+    )
     serve.add_argument("--validate-responses", action="store_true", help="answer 500 when a response breaks its spec")
     serve.add_argument(
         "--rate-limit",
@@ -94,6 +102,7 @@ def serve_command(args: argparse.Namespace) -> int:
         fixtures_dir=args.fixtures,
         validate_responses=args.validate_responses,
         journal_limit=args.journal_limit,
+        journal_responses=args.journal_responses,
         rate_limits=rate_limits,
         freeze_after_loads=True,
         webhooks=args.webhooks,
@@ -149,6 +158,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 

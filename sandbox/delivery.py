@@ -120,7 +120,7 @@ class Dispatcher:
             store = tenant.stores.get(name)
             if store is None:
                 continue
-            events.bound(store)  # outside any transaction: see events.bound
+            events.bound(store, tenant.history_limit)  # outside any transaction: see events.bound
             if not store.count(events.DELIVERIES):
                 continue
             now = now or tenant.clock.now()

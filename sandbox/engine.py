@@ -43,7 +43,7 @@ from sandbox.errors import ApiError, ErrorKind
 from sandbox.faults import FAULT_STATUSES, DroppedConnection, FaultRule, FaultSet
 from sandbox.fixtures import Fixtures, load_fixture_dir
 from sandbox.idempotency import HEADER as IDEMPOTENCY_HEADER
-from sandbox.journal import DEFAULT_JOURNAL_LIMIT
+from sandbox.journal import DEFAULT_JOURNAL_LIMIT, DEFAULT_JOURNAL_RESPONSES
 from sandbox.near_miss import suggestion
 from sandbox.provider import Call, Handler, Provider, Reply
 from sandbox.ratelimit import RateLimit, RateStatus, Window
@@ -93,6 +93,7 @@ class Settings:
     tenant_idle_seconds: float | None = None
     admin_token: str | None = None
     credentials: str = "any"
+    journal_responses: int | None = DEFAULT_JOURNAL_RESPONSES  # replies kept for the HAR export, server-wide
 
 
 BoundHandler = Callable[[Call], Reply | Any]
@@ -235,7 +236,7 @@ class Engine:
         self._settling = {name: p for name, p in self.providers.items() if type(p).settle is not Provider.settle}
         self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
         storage = SqliteStorage(self.settings.state_path) if self.settings.state_path else None
-        limits = Limits(self.settings.max_tenants, self.settings.tenant_idle_seconds)
+        limits = Limits(self.settings.max_tenants, self.settings.tenant_idle_seconds, self.settings.journal_responses)
         self.tenants = TenantRegistry(self.providers, self.fixtures_for, self.settings.journal_limit, storage, limits)
         self.admin_guard = admin_guard(self.settings.admin_token, self.admin)
         self.declared = DeclaredCredentials(self.fixtures_for) if self.settings.credentials == "declared" else None

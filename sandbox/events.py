@@ -10,7 +10,9 @@ Everything is stored in the provider's store of the tenant, in three
 collections (`EVENTS`, `SUBSCRIPTIONS`, `DELIVERIES`): written inside the
 request's transaction, so a refused request emits nothing; exported and
 restored with the tenant's state like any other records. Events and
-deliveries are bounded (the oldest go first), like the journal.
+deliveries are bounded like the journal, by the tenant's history limit
+(`--journal-limit`, 1,000 by default): the oldest go first. An event about
+something deleted for good goes with it (`forget`).
 
 A provider that sends webhooks says how in `webhooks` (a `WebhookStyle`): the
 event types it documents, how it signs a delivery and when it retries one.
@@ -31,14 +33,13 @@ import orjson
 
 from sandbox.clock import precise
 from sandbox.errors import ApiError, ErrorKind
+from sandbox.journal import DEFAULT_JOURNAL_LIMIT
 from sandbox.store import ENGINE_COLLECTION_PREFIX, Record, Store
 
 EVENTS = ENGINE_COLLECTION_PREFIX + "events"
 SUBSCRIPTIONS = ENGINE_COLLECTION_PREFIX + "subscriptions"
 DELIVERIES = ENGINE_COLLECTION_PREFIX + "deliveries"
 DUE = "_deliverAt"  # a pending delivery's next attempt (tenant clock), see sandbox.schedule
-EVENT_LIMIT = 1000
-DELIVERY_LIMIT = 1000
 ALL_EVENTS = "*"
 ID_NAMESPACE = uuid.UUID("8f0e7c52-3b1d-4c59-9a86-5d2f4e0b7a31")
 
@@ -131,7 +132,7 @@ def record(
     event_id: str | int | None = None,
     subject: str | None = None,
 ) -> Record:
-    """Keep an event (not delivered); `bound` drops the oldest beyond EVENT_LIMIT once the call is answered."""
+    """Keep an event (not delivered); `bound` drops the oldest beyond the history limit once the call is answered."""
     key = event_id if event_id is not None else next_event_id(store)
     # `time`: seconds since the epoch on the tenant clock (a number: cheaper to write on every emit than text)
     event = {"id": key, "type": event_type, "time": now.timestamp(), "subject": subject, "body": encode(payload)}
@@ -153,19 +154,32 @@ def events(store: Store) -> list[Record]:
     return list(store.collection(EVENTS).values())
 
 
-def bound(store: Store) -> None:
-    """Drop the oldest events and deliveries beyond their limits.
+def bound(store: Store, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
+    """Drop the oldest events and deliveries beyond `limit` each (the tenant's `history_limit`).
 
     Run outside the request's transaction (by the dispatcher, after the call):
     inside one, each removal would be logged for undoing, at a cost growing
     with the collection, on every call that emits.
     """
-    for collection, limit in ((EVENTS, EVENT_LIMIT), (DELIVERIES, DELIVERY_LIMIT)):
+    limit = max(limit, 1)  # a tenant keeping no journal (`--journal-limit 0`) still sends its newest webhook
+    for collection in (EVENTS, DELIVERIES):
         if store.count(collection) <= limit:
             continue
         records = store.collection(collection)
         while len(records) > limit:
             store.remove(collection, next(iter(records)))
+
+
+def forget(store: Store, subjects: Iterable[str]) -> None:
+    """Drop the events about these subjects (deleted for good, so nothing can ask about them again).
+
+    Deliveries carry their own copy of the payload, so those sent or pending are unchanged.
+    """
+    gone = set(subjects)
+    if not gone or not store.count(EVENTS):
+        return
+    for event in [event for event in store.collection(EVENTS).values() if event["subject"] in gone]:
+        store.remove(EVENTS, event["id"])
 
 
 # -- subscriptions ------------------------------------------------------------

@@ -4,7 +4,9 @@ Credentials are masked as in the JSON journal (`sandbox.journal.masked_headers`)
 The request URL is rebuilt from the `Host` header the client sent; request
 bodies are the journal's (the first 64 KiB); responses are rendered again
 from the reply the journal kept, by the engine's own renderer (`render`), so
-they read byte for byte as sent.
+they read byte for byte as sent. An entry older than the server's newest
+`--journal-responses` calls kept no reply (sandbox.journal.ResponseBudget):
+its response has the status only, and its `comment` fields say so.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sandbox.clock import iso8601
-from sandbox.journal import masked_headers
+from sandbox.journal import NOT_KEPT, masked_headers
 
 HAR_VERSION = "1.2"
 CREATOR = {"name": "ar-sandbox", "version": "0.1.0"}
+NOT_KEPT_COMMENT = (
+    "The response headers and body were not kept: the sandbox keeps those of the newest "
+    "--journal-responses calls across all tenants."
+)
 
 
 Render = Callable[[Any], Any]  # a Reply -> what the engine sends (`raw_headers`, `body` bytes)
@@ -76,6 +82,8 @@ def har_request(entry: dict[str, Any]) -> dict[str, Any]:
 def har_response(entry: dict[str, Any], render: Render) -> dict[str, Any]:
     status = entry["status"]
     sent = status != 0  # 0: a fault dropped the connection
+    if sent and entry["response"] is NOT_KEPT:
+        return forgotten_response(status)
     headers: list[tuple[str, str]] = []
     body = b""
     if sent:
@@ -96,6 +104,22 @@ def har_response(entry: dict[str, Any], render: Render) -> dict[str, Any]:
         "redirectURL": "",
         "headersSize": -1,
         "bodySize": len(body) if sent else -1,
+    }
+
+
+def forgotten_response(status: int) -> dict[str, Any]:
+    """A response sent but not kept: its status, and comments saying its headers and body are unknown."""
+    return {
+        "status": status,
+        "statusText": status_text(status),
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
+        "headers": [],
+        "content": {"size": 0, "mimeType": "", "comment": NOT_KEPT_COMMENT},
+        "redirectURL": "",
+        "headersSize": -1,
+        "bodySize": -1,
+        "comment": NOT_KEPT_COMMENT,
     }
 
 

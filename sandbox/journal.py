@@ -5,6 +5,12 @@ kept as the call left it and made presentable when read: its time formatted,
 its secret headers masked. An entry also holds the reply sent (`response`,
 read by the HAR export) and, for a refused call, why (`reason`, see
 sandbox.refusals). A tenant's coverage report is counted from its journal.
+
+Replies are what a journal entry costs most, so they are kept within a budget
+shared by every tenant of the server (`ResponseBudget`, `--journal-responses`):
+the replies of the newest N calls across the server are kept; an older entry
+keeps everything else and its `response` becomes None (the HAR export then
+says the body was not kept).
 """
 
 from __future__ import annotations
@@ -16,13 +22,36 @@ from typing import Any
 from sandbox.clock import iso8601
 
 DEFAULT_JOURNAL_LIMIT = 1000
+# Replies kept across the server: about 1.2 KiB each, so 10,000 are ~12 MiB, and cover the
+# whole journal of ten tenants at the default limit.
+DEFAULT_JOURNAL_RESPONSES = 10_000
+NOT_KEPT = None  # an entry's `response` once the budget let it go
 SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
 
 
+class ResponseBudget:
+    """The replies of the newest `limit` journal entries of the whole server.
+
+    `keep` runs on every call, so it does a constant amount of work: the entry pushed
+    out of the budget by the new one loses its reply.
+    """
+
+    def __init__(self, limit: int = DEFAULT_JOURNAL_RESPONSES) -> None:
+        self.limit = limit
+        self._kept: deque[dict[str, Any]] = deque()
+
+    def keep(self, entry: dict[str, Any]) -> None:
+        kept = self._kept
+        kept.append(entry)
+        if len(kept) > self.limit:
+            kept.popleft()["response"] = NOT_KEPT
+
+
 class Journal:
-    def __init__(self, limit: int = DEFAULT_JOURNAL_LIMIT) -> None:
+    def __init__(self, limit: int = DEFAULT_JOURNAL_LIMIT, responses: ResponseBudget | None = None) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._sequence = 0
+        self._responses = responses  # None: every entry keeps its reply
 
     def next_id(self) -> int:
         self._sequence += 1
@@ -35,8 +64,11 @@ class Journal:
         not the bytes sent, is kept: records are never changed in place, so rendering it again gives
         the same bytes, and keeping it costs nothing measurable, where keeping the wire bytes and
         headers cost about 1 µs a call (objects the GC walks; orjson's 8 KiB buffer per body).
+        With a `ResponseBudget`, the reply is kept only while it is among the server's newest.
         """
         self._entries.append(entry)
+        if self._responses is not None:
+            self._responses.keep(entry)
 
     def entries(self) -> list[dict[str, Any]]:
         return [presentable(entry) for entry in self._entries]

@@ -10,21 +10,31 @@ The registry can hold a bounded number of tenants (`Limits`): beyond
 tenant unused that long is let go. Let go means dropped from this process's
 memory: a persistent storage brings the tenant back from disk on its next call;
 the in-memory storage starts it again from the fixtures.
+
+A tenant with a call in flight is never let go (it would go on writing to
+stores no longer held, which a reload from disk would not see): the registry
+notes which task (one per request under an ASGI server) last asked for each
+tenant, and passes over the tenants of tasks not yet finished; they go at a
+later arrival or sweep, once their call is answered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice, takewhile
 from typing import Any, Protocol
 
 from sandbox.clock import Clock
 from sandbox.faults import FaultSet
-from sandbox.journal import Journal
+from sandbox.journal import DEFAULT_JOURNAL_RESPONSES, Journal, ResponseBudget
 from sandbox.store import MemoryStorage, Record, Storage, Store
+
+HOLDERS_PRUNED_AT = 256  # finished requests' tasks are forgotten in batches of about this many
 
 
 class Seeds(Protocol):
@@ -36,16 +46,26 @@ class Seeds(Protocol):
 
 
 class Tenant:
-    def __init__(self, credential: str, journal_limit: int) -> None:
+    def __init__(self, credential: str, journal_limit: int, responses: ResponseBudget | None = None) -> None:
         self.credential = credential
         self.clock = Clock()
-        self.journal = Journal(journal_limit)
+        self.journal = Journal(journal_limit, responses)
         self.stores: dict[str, Store] = {}
         # Short-lived counters a provider keeps per tenant (rate-limit windows).
         self.meters: dict[str, Any] = {}
         self.faults = FaultSet()
         self.used = 0.0  # when it last served a call (process time, for letting idle tenants go)
         self.saved: object = None  # the `state_key` last saved (persistent storage)
+
+    @property
+    def history_limit(self) -> int:
+        """How many entries each of the tenant's logs keeps (`--journal-limit`).
+
+        One limit for every log: the journal, and per provider its events and
+        webhook deliveries (sandbox.events) and a provider's own records of
+        what was deleted (Debitura's deleted cases).
+        """
+        return self.journal.limit
 
     def state(self) -> dict[str, Any]:
         """What a persistent storage keeps of the tenant besides its stores."""
@@ -62,10 +82,11 @@ class Tenant:
 
 @dataclass(frozen=True)
 class Limits:
-    """How many tenants stay in memory (None: no limit)."""
+    """How many tenants stay in memory, and how many journal entries keep their reply (None: no limit)."""
 
     max_tenants: int | None = None
     idle_seconds: float | None = None
+    journal_responses: int | None = DEFAULT_JOURNAL_RESPONSES  # across all tenants (sandbox.journal)
 
 
 class TenantRegistry:
@@ -86,6 +107,8 @@ class TenantRegistry:
         self.storage: Storage = storage or MemoryStorage()
         self.persistent = self.storage.persistent
         self.limits = limits or Limits()
+        budget = self.limits.journal_responses
+        self.responses = ResponseBudget(budget) if budget is not None else None
         self._ordered = self.limits.max_tenants is not None or self.limits.idle_seconds is not None
         self._bookkeeping = self._ordered or self.persistent  # get() has more to do than a lookup
         self._monotonic = monotonic
@@ -93,6 +116,9 @@ class TenantRegistry:
         self._tenants: dict[str, Tenant] = {}  # least recently used first, when `_ordered`
         self._bases: dict[str, Store] = {}
         self._touched: dict[str, Tenant] = {}  # tenants used since the last flush (persistent storage)
+        # When `_ordered`: each request's task -> the tenant it last asked for (`_in_flight`).
+        self._holders: dict[asyncio.Task[Any], Tenant] = {}
+        self._prune_holders_at = HOLDERS_PRUNED_AT
 
     def get(self, credential: str) -> Tenant:
         tenant = self._tenants.get(credential)
@@ -165,7 +191,7 @@ class TenantRegistry:
     # -- holding a bounded number ---------------------------------------------------
 
     def _arrive(self, credential: str) -> Tenant:
-        tenant = Tenant(credential, self.journal_limit)
+        tenant = Tenant(credential, self.journal_limit, self.responses)
         if self.persistent:
             state = self.storage.load_tenant(credential)
             if state is not None:
@@ -174,6 +200,7 @@ class TenantRegistry:
             tenant.stores = self.storage.stores(credential, self.base)
         self._tenants[credential] = tenant
         if self._ordered:
+            self._hold(tenant)  # before letting others go: the arriving tenant is in flight
             now = tenant.used = self._monotonic()
             self._let_go(now)
         return tenant
@@ -182,23 +209,52 @@ class TenantRegistry:
         tenants = self._tenants
         del tenants[credential]
         tenants[credential] = tenant  # to the end: the most recently used
+        self._hold(tenant)
         now = tenant.used = self._monotonic()
         if now >= self._next_sweep:
             self._let_go(now)
 
     def _let_go(self, now: float) -> None:
-        """Drop the least recently used tenants beyond `max_tenants`, and those idle too long."""
+        """Drop the least recently used tenants beyond `max_tenants`, and those idle too long, but none in flight."""
         tenants = self._tenants
         limit, idle = self.limits.max_tenants, self.limits.idle_seconds
-        while limit is not None and len(tenants) > limit:
-            self._release(next(iter(tenants)))
+        busy: set[Tenant] | None = None
+        if limit is not None and len(tenants) > limit:
+            busy = self._in_flight()
+            excess = len(tenants) - limit
+            for credential in list(islice((c for c, t in tenants.items() if t not in busy), excess)):
+                self._release(credential)
         if idle is not None:
-            while tenants:
-                oldest = next(iter(tenants))
-                if now - tenants[oldest].used < idle:
-                    break
-                self._release(oldest)
+            idle_ones = takewhile(lambda item: now - item[1].used >= idle, tenants.items())
+            going = [credential for credential, tenant in idle_ones]
+            if going:
+                busy = self._in_flight() if busy is None else busy
+                for credential in going:
+                    if tenants[credential] not in busy:
+                        self._release(credential)
             self._next_sweep = now + min(idle / 2, 1.0)
+
+    def _hold(self, tenant: Tenant) -> None:
+        """Note that the running task (the request's) uses this tenant, until it finishes or asks for another."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop: a script driving the registry itself has no calls in flight
+            return
+        if task is None:
+            return
+        self._holders[task] = tenant
+        if len(self._holders) >= self._prune_holders_at:
+            self._prune_holders()
+
+    def _in_flight(self) -> set[Tenant]:
+        """The tenants of the requests not yet answered."""
+        self._prune_holders()
+        return set(self._holders.values())
+
+    def _prune_holders(self) -> None:
+        """Forget finished tasks (amortized: the dict is pruned once it doubles)."""
+        self._holders = {task: tenant for task, tenant in self._holders.items() if not task.done()}
+        self._prune_holders_at = max(2 * len(self._holders), HOLDERS_PRUNED_AT)
 
     def _release(self, credential: str) -> None:
         tenant = self._tenants.pop(credential)

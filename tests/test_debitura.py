@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -13,7 +14,6 @@ from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.engine import Settings
-from sandbox.providers import debitura as debitura_provider
 
 BASE = "/debitura/v1"
 FJORDLINE = "9fad543d-5f8c-54d9-9c9a-7100e29384fd"  # Active test case, open ReplyToChat
@@ -558,13 +558,52 @@ def test_delete_removes_a_test_case_with_its_chats_and_tasks(world: World) -> No
     assert world.delete(f"/test/cases/{uuid.uuid4()}").status_code == 404
 
 
-def test_a_world_remembers_only_its_latest_deleted_cases(signed: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(debitura_provider, "DELETED_CASES_KEPT", 2)
-    created = [signed.post("/cases", case_body()).json()["id"] for _ in range(3)]
-    for case_id in created:
-        assert signed.delete(f"/test/cases/{case_id}").status_code == 204
-    assert signed.delete(f"/test/cases/{created[0]}").status_code == 404  # forgotten: the oldest of three
-    assert [signed.delete(f"/test/cases/{case_id}").status_code for case_id in created[1:]] == [204, 204]
+def test_a_world_remembers_as_many_deleted_cases_as_its_history_limit() -> None:
+    """`--journal-limit 2`: the two latest deleted cases answer 204 again, an older one 404; by tag too."""
+    with TestClient(create_app(Settings(validate_responses=True, journal_limit=2))) as short:
+        signed = World(short)
+        signed.sign_contract()
+        created = [signed.post("/cases", case_body()).json()["id"] for _ in range(3)]
+        for case_id in created:
+            assert signed.delete(f"/test/cases/{case_id}").status_code == 204
+        assert signed.delete(f"/test/cases/{created[0]}").status_code == 404  # forgotten: the oldest of three
+        assert [signed.delete(f"/test/cases/{case_id}").status_code for case_id in created[1:]] == [204, 204]
+        tagged = [signed.post("/cases", case_body(tag="run-3")).json()["id"] for _ in range(3)]
+        assert signed.delete("/test/cases", tag="run-3").status_code == 204
+        assert [signed.delete(f"/test/cases/{case_id}").status_code for case_id in tagged] == [404, 204, 204]
+        kept = collection(short, signed, "deletedCases")
+    assert kept == [{"id": "latest", "ids": tagged[1:]}]  # one record, however many were deleted
+
+
+def test_a_deleted_case_takes_its_events_and_leaves_its_deliveries(signed: World, client: TestClient) -> None:
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["case.created"]}
+    assert signed.post("/webhooks", hook).status_code == 201
+    deleted, kept = (signed.post("/cases", case_body()).json()["id"] for _ in range(2))
+    assert signed.delete(f"/test/cases/{deleted}").status_code == 204
+    subjects = [event["subject"] for event in collection(client, signed, "sandbox.events")]
+    assert deleted not in subjects and kept in subjects
+    delivered = [json.loads(d["body"])["data"]["caseId"] for d in collection(client, signed, "sandbox.deliveries")]
+    assert delivered == [deleted, kept]
+
+
+def test_a_world_keeps_as_many_events_and_deliveries_as_its_history_limit() -> None:
+    with TestClient(create_app(Settings(validate_responses=True, journal_limit=3))) as short:
+        signed = World(short)
+        signed.sign_contract()
+        hook = {"url": "http://127.0.0.1:9/hook", "events": ["case.created"]}
+        assert signed.post("/webhooks", hook).status_code == 201
+        created = [signed.post("/cases", case_body()).json()["id"] for _ in range(5)]
+        signed.get("/me")  # the bound is applied after a call, outside its transaction
+        subjects = [event["subject"] for event in collection(short, signed, "sandbox.events")]
+        deliveries = collection(short, signed, "sandbox.deliveries")
+    assert subjects == created[2:]
+    assert [json.loads(d["body"])["data"]["caseId"] for d in deliveries] == created[2:]
+
+
+def collection(client: TestClient, world: World, name: str) -> list[dict[str, Any]]:
+    """A collection of the world's Debitura store, from its snapshot."""
+    state = client.get(f"{world.admin}/state").json()
+    return state["providers"]["debitura"]["collections"].get(name, [])
 
 
 def test_delete_by_tag(signed: World) -> None:

@@ -9,7 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from sandbox.app import create_app
+from sandbox.cli import build_parser
 from sandbox.engine import Settings
+from sandbox.journal import DEFAULT_JOURNAL_RESPONSES
 from sandbox.testing import running_server
 
 TOKEN = "har-export-token-123456789"
@@ -96,3 +98,42 @@ def test_a_dropped_call_has_no_response_in_the_har() -> None:
     response = entry["response"]
     assert (response["status"], response["statusText"], response["headers"]) == (0, "", [])
     assert response["content"] == {"size": 0, "mimeType": ""} and response["bodySize"] == -1
+
+
+def test_only_the_servers_newest_responses_are_kept_and_the_har_says_which_were_not() -> None:
+    """`--journal-responses 2`: the two newest calls of the server keep their response, an older one the rest."""
+    other = {"Authorization": "Bearer har-export-other-tenant-0000"}
+    params = {"administration_id": "adm_1001"}
+    with TestClient(create_app(Settings(validate_responses=True, journal_responses=2))) as client:
+        oldest = client.get("/payt/v1/tasks/5001", params=params, headers=AUTH)
+        kept = [client.get("/payt/v1/tasks/5002", params=params, headers=other) for _ in range(2)]
+        (forgotten,) = client.get(JOURNAL, params={"format": "har"}).json()["log"]["entries"]
+        other_journal = "/__sandbox/tenants/har-export-other-tenant-0000/requests"
+        newest = client.get(other_journal, params={"format": "har"}).json()["log"]["entries"]
+        listed = client.get(JOURNAL).json()["requests"]
+    assert oldest.status_code == 200 and [response.status_code for response in kept] == [200, 200]
+    response = forgotten["response"]
+    assert (response["status"], response["statusText"], response["bodySize"]) == (200, "OK", -1)
+    assert response["headers"] == []
+    assert "text" not in response["content"] and response["content"]["size"] == 0
+    assert "not kept" in response["comment"] and "--journal-responses" in response["comment"]
+    assert response["content"]["comment"] == response["comment"]
+    assert forgotten["request"]["url"].endswith("/payt/v1/tasks/5001?administration_id=adm_1001")
+    assert forgotten["comment"] == "payt getV1TasksId"
+    assert [entry["response"]["content"]["text"].encode() for entry in newest] == [r.content for r in kept]
+    assert all("comment" not in entry["response"] for entry in newest)
+    assert listed[0]["status"] == 200 and listed[0]["path"] == "/payt/v1/tasks/5001"  # the JSON journal is whole
+
+
+def test_a_budget_of_no_responses_keeps_none() -> None:
+    with TestClient(create_app(Settings(validate_responses=True, journal_responses=0))) as client:
+        client.get("/payt/v1/tasks/5001", params={"administration_id": "adm_1001"}, headers=AUTH)
+        (entry,) = client.get(JOURNAL, params={"format": "har"}).json()["log"]["entries"]
+    assert entry["response"]["status"] == 200 and "not kept" in entry["response"]["comment"]
+
+
+def test_journal_responses_is_a_serve_option() -> None:
+    assert build_parser().parse_args(["serve"]).journal_responses == DEFAULT_JOURNAL_RESPONSES == 10_000
+    assert build_parser().parse_args(["serve", "--journal-responses", "0"]).journal_responses == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--journal-responses", "-1"])

@@ -497,3 +497,15 @@ def test_loaded_fixtures_are_checked_and_recomputed(api: TestClient) -> None:
     # New records continue above the loaded ids.
     created = ok(pay(api, invoice, 1), 201)
     assert (created["id"], created["applied_to"][0]["id"]) == (5001, 95001)
+
+
+def test_get_events_keeps_as_many_events_as_the_history_limit() -> None:
+    """`--journal-limit 2`: GET /events lists the two newest events; an older one is 404 by id."""
+    with TestClient(create_app(Settings(validate_responses=True, journal_limit=2))) as client:
+        created = [ok(client.post("/invoiced/customers", headers=AUTH, json={"name": f"C{n}"}), 201) for n in range(3)]
+        listed = client.get("/invoiced/events", headers=AUTH)
+        assert listed.status_code == 200 and listed.headers["x-total-count"] == "2"
+        events = listed.json()
+        assert [event["data"]["object"]["id"] for event in events] == [created[2]["id"], created[1]["id"]]
+        oldest = min(int(event["id"]) for event in events) - 1
+        assert client.get(f"/invoiced/events/{oldest}", headers=AUTH).status_code == 404

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from time import sleep
+from typing import Any
 
+import httpx
 from starlette.testclient import TestClient
 
 from sandbox.app import create_app
 from sandbox.engine import Engine, Settings
 from sandbox.store import Store
 from sandbox.tenants import Limits, TenantRegistry
+from sandbox.testing import running_server
 
 TASK = "/payt/v1/tasks/5002?administration_id=adm_1001"
 MARK = "/payt/v1/tasks/5002/mark_completed"
@@ -134,3 +140,62 @@ def test_tenant_idle_lets_tenants_go_after_that_long_unused() -> None:
     time.now += 1
     registry.get("idle_c")
     assert registry.credentials() == ["idle_c"]
+
+
+def test_a_tenant_with_a_call_in_flight_is_not_let_go(tmp_path: Path) -> None:
+    """A mark waits out a fault's latency while other tenants arrive: it is not let go, so its write is not lost."""
+    settings = Settings(validate_responses=True, max_tenants=1, state_path=tmp_path / "sandbox.db")
+    admin = "/__sandbox/tenants/flight_a/faults"
+    with running_server(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        slow = {"method": "PATCH", "path": "/payt/v1/tasks/*/mark_completed", "latency_ms": 1500, "times": 1}
+        assert http.post(admin, json=slow).status_code == 201
+
+        def mark() -> int:
+            with httpx.Client(base_url=url, timeout=30) as other:
+                return other.patch(MARK, data=FORM, headers=bearer("flight_a")).status_code
+
+        with ThreadPoolExecutor(1) as pool:
+            marked = pool.submit(mark)
+            while waiting_to_fire(http.get(admin).json()["faults"]):  # until the mark is waiting out its latency
+                sleep(0.01)
+            assert http.get(TASK, headers=bearer("flight_b")).status_code == 200  # over the limit: a is in flight
+            during = http.get(TASK, headers=bearer("flight_a"))
+            assert marked.result() == 200
+        assert "completed_at" not in during.json()
+        assert http.get(TASK, headers=bearer("flight_a")).json()["completed_at"] is not None
+        assert http.get("/__sandbox/health").json()["tenants"] == 2  # both kept while a was in flight
+        http.get(TASK, headers=bearer("flight_c"))  # the next arrival lets the others go
+        assert http.get("/__sandbox/health").json()["tenants"] == 1
+        assert http.get(TASK, headers=bearer("flight_a")).json()["completed_at"] is not None  # from disk
+
+
+def waiting_to_fire(rules: list[dict[str, Any]]) -> bool:
+    """The rule is still listed and has not fired (a rule of `times: 1` that fired is no longer listed)."""
+    return bool(rules) and rules[0]["fired"] == 0
+
+
+def test_tenants_in_flight_outlast_max_tenants_and_tenant_idle() -> None:
+    engine = Engine(Settings())
+    clock = FakeTime()
+    limits = Limits(max_tenants=1, idle_seconds=60)
+    registry = TenantRegistry(engine.providers, engine.fixtures_for, 10, limits=limits, monotonic=clock)
+
+    async def scenario() -> None:
+        answered = asyncio.Event()
+
+        async def slow_call() -> None:
+            registry.get("slow")
+            await answered.wait()
+
+        call = asyncio.create_task(slow_call())
+        await asyncio.sleep(0)  # the call has its tenant and waits
+        clock.now += 61
+        registry.get("quick")  # beyond max_tenants, and `slow` idle for 61 s: kept, in flight
+        assert registry.credentials() == ["slow", "quick"]
+        answered.set()
+        await call
+        clock.now += 61
+        registry.get("quick")  # the sweep lets `slow` go now that its call is answered
+        assert registry.credentials() == ["quick"]
+
+    asyncio.run(scenario())

@@ -658,11 +658,11 @@ class Debitura(DebituraWebhooks, Provider):
     @handles("testCasesIdDelete")
     def delete_test_case(self, call: Call) -> Reply:
         store, case_id = call.records, call.path["id"].lower()
-        if store.get("cases", case_id) is None and store.get("deletedCases", case_id) is not None:
+        if store.get("cases", case_id) is None and was_deleted(store, case_id):
             return Reply(status=204)  # deleting twice is no error
         case = call.resources.find(call, "cases")
         require_test_case(case)
-        delete_cases(store, [case["id"]])
+        delete_cases(store, [case["id"]], history_limit(call))
         return Reply(status=204)
 
     @handles("testCasesDelete")
@@ -677,7 +677,7 @@ class Debitura(DebituraWebhooks, Provider):
                 "deleted, so nothing was deleted.",
                 code="NotATestCase",
             )
-        delete_cases(call.records, [case["id"] for case in matches])
+        delete_cases(call.records, [case["id"] for case in matches], history_limit(call))
         return Reply(status=204)
 
     @handles("meGet")
@@ -965,20 +965,34 @@ def close_case(case: Record, close_code: str, now: datetime) -> None:
     case.update(closeCode=close_code, dateFinished=iso8601(now))
 
 
-DELETED_CASES_KEPT = 1000  # deleting one of these again is 204; older ones are forgotten (memory stays bounded)
+# The ids of the latest deleted cases, oldest first, in one record (deleting one of these again is
+# 204). One list costs ~90 bytes a case where a record per case cost ~300.
+DELETED_CASES = "deletedCases"
+LATEST_DELETED = "latest"
 
 
-def delete_cases(store: Store, case_ids: list[str]) -> None:
+def delete_cases(store: Store, case_ids: list[str], kept: int) -> None:
+    """Delete test cases with their chats, tasks and events; remember the newest `kept` deleted ids."""
     for case_id in case_ids:
         for collection, records in (("chats", chats_of(store, case_id)), ("tasks", tasks_of(store, case_id))):
             for record in records:
                 store.remove(collection, record["id"])
         store.remove("cases", case_id)
-        store.put("deletedCases", {"id": case_id})
-    forgotten = store.count("deletedCases") - DELETED_CASES_KEPT
-    if forgotten > 0:
-        for oldest in list(store.collection("deletedCases"))[:forgotten]:
-            store.remove("deletedCases", oldest)
+    events.forget(store, case_ids)
+    latest = store.get(DELETED_CASES, LATEST_DELETED)
+    remembered = [*(latest["ids"] if latest else ()), *case_ids]
+    store.put(DELETED_CASES, {"id": LATEST_DELETED, "ids": remembered[max(len(remembered) - kept, 0) :]})
+
+
+def was_deleted(store: Store, case_id: str) -> bool:
+    """Whether the case is one of the latest deleted (a record of its own: kept by an older sandbox's state)."""
+    latest = store.get(DELETED_CASES, LATEST_DELETED)
+    return (latest is not None and case_id in latest["ids"]) or store.get(DELETED_CASES, case_id) is not None
+
+
+def history_limit(call: Call) -> int:
+    assert call.tenant is not None, "only authenticated calls delete cases"
+    return call.tenant.history_limit
 
 
 def timeline_of(store: Store, case: Record) -> Record:
