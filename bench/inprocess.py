@@ -159,7 +159,8 @@ def child(tree: str, options: argparse.Namespace, rounds: int) -> dict[str, list
     argv = [sys.executable, "-m", "bench.inprocess", "--json", "--rounds", str(rounds), "--calls", str(options.calls)]
     argv += ["--case", ",".join(options.cases)] + (["--validate"] if options.validate else [])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, os.path.dirname(os.path.dirname(__file__))])}
-    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+    # cwd: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+    out = subprocess.run(argv, env=env, cwd=tree, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
