@@ -29,7 +29,7 @@ import re
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -568,7 +568,7 @@ class Debitura(DebituraWebhooks, Provider):
         draft.update(
             _tag=body.get("tag"),
             _debtorId=str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
-            reference=new_reference(draft["id"], set(call.resources.key_index(store, cases, "reference"))),
+            reference=new_reference(draft["id"], call.resources.key_index(store, cases, "reference")),
             creditorComments=body.get("comments"),
             grossAmount=gross,
             remainder=gross,
@@ -893,8 +893,11 @@ def check_age_buckets(body: Record) -> None:
             raise ApiError(ErrorKind.INVALID, f"{name} ({value:g}) exceeds {bigger_name} ({bigger:g}).", field=name)
 
 
-def new_reference(case_id: str, taken: set[str]) -> str:
-    """An 8-character Debitura reference derived from the case id (another derivation when it is taken)."""
+def new_reference(case_id: str, taken: Container[str]) -> str:
+    """An 8-character Debitura reference derived from the case id (another derivation when it is taken).
+
+    `taken`: the references in use (the key index itself: a copy would cost one step per case on every create).
+    """
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     seed = uuid.UUID(case_id).int
     while True:
