@@ -122,7 +122,7 @@ def compile_check(schema: Any) -> Check | None:
     `maxLength`, `pattern`, `format`, `minimum`, `maximum`, `exclusiveMinimum`,
     `exclusiveMaximum`, `properties`, `required`, `additionalProperties`,
     `items` (without `prefixItems`), `minItems`, `maxItems`, `allOf`, `anyOf`,
-    `oneOf`, `not`, `minProperties`, `maxProperties`, `propertyNames`, and
+    `oneOf`, `not`, `if`/`then`/`else`, `minProperties`, `maxProperties`, `propertyNames`, and
     annotations (including `x-` extensions). `$ref`s are already inlined by the spec loader.
     """
     if schema is True:
@@ -216,6 +216,13 @@ def compile_check(schema: Any) -> Check | None:
             if negated is None:
                 return None
             checks.append(_not(negated))
+        elif keyword == "if":
+            branches = [compile_check(schema[name]) if name in schema else _always for name in ("if", "then", "else")]
+            if any(branch is None for branch in branches):
+                return None
+            checks.append(_conditional(*branches))  # type: ignore[arg-type]
+        elif keyword in ("then", "else"):
+            continue  # read with `if`; without one they change nothing
         else:
             return None
     if object_keywords:
@@ -379,6 +386,10 @@ def _all(checks: list[Check]) -> Check:
 
 def _not(test: Check) -> Check:
     return lambda instance: not test(instance)
+
+
+def _conditional(condition: Check, then: Check, otherwise: Check) -> Check:
+    return lambda instance: then(instance) if condition(instance) else otherwise(instance)
 
 
 COMBINATORS: dict[str, Callable[[list[Check]], Check]] = {
