@@ -499,6 +499,8 @@ class Exchange:
         else:
             with store.transaction():  # a handler that raises leaves nothing it wrote behind
                 result = handler(self.call)
+        if type(result) is Reply:
+            return result
         if inspect.isawaitable(result):  # a handler that waits on something outside (a webhook test post)
             result = await result
         return result if isinstance(result, Reply) else Reply(result)
@@ -673,7 +675,7 @@ def path_keeping_encoded_slashes(scope: Scope) -> str:
     split it into segments.
     """
     raw = scope.get("raw_path")
-    if not raw:
+    if not raw or b"%" not in raw:  # nothing percent-encoded: the decoded path is the raw one
         return scope["path"]
     text = raw.decode("latin-1").split("?", 1)[0]
     text = text.replace("%2F", "%252F").replace("%2f", "%252F")

@@ -420,6 +420,11 @@ class RequestValidator:
             location: compile_schema(params_schema(params)) for location, params in self.by_location.items() if params
         }
         self.body_validators = {media: compile_schema(schema) for media, schema in operation.body_schemas.items()}
+        # What every call would otherwise work out again from the schemas: how each value is coerced.
+        self._path = [(p.name, scalar_coercer(p.schema)) for p in self.by_location["path"]]
+        self._query = [query_reader(p) for p in self.by_location["query"]]
+        self._headers = [(p.name, p.name.lower(), scalar_coercer(p.schema)) for p in self.by_location["header"]]
+        self._checked = [(location, self.param_validators.get(location)) for location in ("path", "query", "header")]
 
     def parse(
         self,
@@ -429,44 +434,27 @@ class RequestValidator:
         body: bytes,
         content_type: str | None,
     ) -> ParsedRequest:
-        path = self._coerce_path(path_params)
+        path = {name: coerce(path_params[name]) for name, coerce in self._path if name in path_params}
         query = self._coerce_query(query_items)
         header_values = self._coerce_headers(headers)
-        for location, values in (("path", path), ("query", query), ("header", header_values)):
-            validator = self.param_validators.get(location)
-            if validator is not None:
+        for (_, validator), values in zip(self._checked, (path, query, header_values), strict=True):
+            if validator is not None and not (validator.check is not None and validator.check(values)):
                 raise_first_error(validator, values, prefix="")
         parsed_body, media_type = self._parse_body(body, content_type)
         return ParsedRequest(path, query, header_values, parsed_body, media_type)
 
-    def _coerce_path(self, raw: dict[str, str]) -> dict[str, Any]:
-        return {p.name: coerce_scalar(raw[p.name], p.schema) for p in self.by_location["path"] if p.name in raw}
-
     def _coerce_query(self, items: list[tuple[str, str]]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for parameter in self.by_location["query"]:
-            if parameter.style == "deepObject":
-                found = deep_object(parameter.name, items)
-                if found is not None:
-                    values[parameter.name] = coerce_tree(found, parameter.schema)
-                continue
-            raw = [value for key, value in items if key == parameter.name]
-            if not raw:
-                continue
-            if "array" in schema_types(parameter.schema):
-                if not parameter.explode:
-                    raw = [part for value in raw for part in value.split(",")]
-                values[parameter.name] = [coerce_scalar(v, parameter.schema.get("items", {})) for v in raw]
-            else:
-                values[parameter.name] = coerce_scalar(raw[-1], parameter.schema)
+        for read in self._query:
+            read(items, values)
         return values
 
     def _coerce_headers(self, headers: dict[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for parameter in self.by_location["header"]:
-            raw = headers.get(parameter.name.lower())
+        for name, key, coerce in self._headers:
+            raw = headers.get(key)
             if raw is not None:
-                values[parameter.name] = coerce_scalar(raw, parameter.schema)
+                values[name] = coerce(raw)
         return values
 
     def _parse_body(self, body: bytes, content_type: str | None) -> tuple[Any, str | None]:
@@ -602,9 +590,63 @@ def schema_types(schema: dict[str, Any]) -> set[str]:
     return found
 
 
+QueryReader = Callable[[list[tuple[str, str]], dict[str, Any]], None]
+
+
+def query_reader(parameter: Parameter) -> QueryReader:
+    """What reads one query parameter from the query's (name, value) pairs into `values`, coerced."""
+    name, schema = parameter.name, parameter.schema
+    if parameter.style == "deepObject":
+
+        def read_deep_object(items: list[tuple[str, str]], values: dict[str, Any]) -> None:
+            found = deep_object(name, items)
+            if found is not None:
+                values[name] = coerce_tree(found, schema)
+
+        return read_deep_object
+    if "array" in schema_types(schema):
+        coerce_item, explode = scalar_coercer(schema.get("items", {})), parameter.explode
+
+        def read_array(items: list[tuple[str, str]], values: dict[str, Any]) -> None:
+            raw = [value for key, value in items if key == name]
+            if raw:
+                if not explode:
+                    raw = [part for value in raw for part in value.split(",")]
+                values[name] = [coerce_item(value) for value in raw]
+
+        return read_array
+    coerce = scalar_coercer(schema)
+
+    def read_scalar(items: list[tuple[str, str]], values: dict[str, Any]) -> None:
+        last = None
+        for key, value in items:
+            if key == name:
+                last = value
+        if last is not None:
+            values[name] = coerce(last)  # the last one sent wins
+
+    return read_scalar
+
+
+def scalar_coercer(schema: dict[str, Any]) -> Callable[[str], Any]:
+    """`coerce_scalar` for one schema, its types read once."""
+    types = frozenset(schema_types(schema))
+    if not types & {"integer", "number", "boolean", "null"}:
+        return _unchanged
+    return lambda value: coerce_typed(value, types)
+
+
+def _unchanged(value: str) -> str:
+    return value
+
+
 def coerce_scalar(value: str, schema: dict[str, Any]) -> Any:
     """A query/path/header/form string as the type its schema wants, when it reads as one."""
-    types = schema_types(schema)
+    return coerce_typed(value, schema_types(schema))
+
+
+def coerce_typed(value: str, types: set[str] | frozenset[str]) -> Any:
+    """`coerce_scalar` given the schema's types."""
     if "integer" in types and _INTEGER.fullmatch(value):
         try:
             return int(value)
