@@ -232,6 +232,7 @@ class Engine:
         self.admin = Service(Admin(), self.admin_spec, extensions)
         self.services.append(self.admin)
         self.services.sort(key=lambda s: len(s.mount), reverse=True)
+        self.index_mounts()
         self._settling = {name: p for name, p in self.providers.items() if type(p).settle is not Provider.settle}
         self.fixtures: dict[str, Fixtures] = load_fixture_dir(self.settings.fixtures_dir, self.providers, self.specs)
         storage = SqliteStorage(self.settings.state_path) if self.settings.state_path else None
@@ -284,10 +285,23 @@ class Engine:
         return {**self.specs, "sandbox": self.admin_spec, **admin_specs}
 
     def service_for(self, path: str) -> Service | None:
-        for service in self.services:
+        end = path.find("/", 1)
+        candidates = self._mounted.get(path if end < 0 else path[:end])
+        for service in self.services if candidates is None else candidates:
             if path == service.mount or path.startswith(service.mount + "/"):
                 return service
         return None
+
+    def index_mounts(self) -> None:
+        """The services whose mount could serve a path, by the path's first segment (longest mounts first)."""
+        self._mounted: dict[str, list[Service]] = {}
+        for service in self.services:
+            end = service.mount.find("/", 1)
+            head = service.mount if end < 0 else service.mount[:end]
+            if head in ("", "/"):  # a mount at the root could serve any path: look at every service
+                self._mounted = {}
+                return
+            self._mounted.setdefault(head, []).append(service)
 
     def settle(self, tenant: Tenant) -> None:
         """Let each provider the tenant has used finish the work due by the tenant's time."""
@@ -514,6 +528,7 @@ class Exchange:
         except ApiError:
             return None
         return self.engine.tenants.get(credential) if credential else None
+
     def _check_declared(self, credential: str) -> None:
         """`--credentials declared`: a 401 for a credential the fixtures do not declare, or one expired."""
         assert self.engine.declared is not None and self.service.credential is not None
