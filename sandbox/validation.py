@@ -13,7 +13,7 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -429,7 +429,7 @@ class RequestValidator:
     def parse(
         self,
         path_params: dict[str, str],
-        query_items: list[tuple[str, str]],
+        query_items: Sequence[tuple[str, str]],
         headers: dict[str, str],
         body: bytes,
         content_type: str | None,
@@ -443,7 +443,7 @@ class RequestValidator:
         parsed_body, media_type = self._parse_body(body, content_type)
         return ParsedRequest(path, query, header_values, parsed_body, media_type)
 
-    def _coerce_query(self, items: list[tuple[str, str]]) -> dict[str, Any]:
+    def _coerce_query(self, items: Sequence[tuple[str, str]]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for read in self._query:
             read(items, values)
@@ -590,7 +590,7 @@ def schema_types(schema: dict[str, Any]) -> set[str]:
     return found
 
 
-QueryReader = Callable[[list[tuple[str, str]], dict[str, Any]], None]
+QueryReader = Callable[[Sequence[tuple[str, str]], dict[str, Any]], None]
 
 
 def query_reader(parameter: Parameter) -> QueryReader:
@@ -598,7 +598,7 @@ def query_reader(parameter: Parameter) -> QueryReader:
     name, schema = parameter.name, parameter.schema
     if parameter.style == "deepObject":
 
-        def read_deep_object(items: list[tuple[str, str]], values: dict[str, Any]) -> None:
+        def read_deep_object(items: Sequence[tuple[str, str]], values: dict[str, Any]) -> None:
             found = deep_object(name, items)
             if found is not None:
                 values[name] = coerce_tree(found, schema)
@@ -607,7 +607,7 @@ def query_reader(parameter: Parameter) -> QueryReader:
     if "array" in schema_types(schema):
         coerce_item, explode = scalar_coercer(schema.get("items", {})), parameter.explode
 
-        def read_array(items: list[tuple[str, str]], values: dict[str, Any]) -> None:
+        def read_array(items: Sequence[tuple[str, str]], values: dict[str, Any]) -> None:
             raw = [value for key, value in items if key == name]
             if raw:
                 if not explode:
@@ -617,7 +617,7 @@ def query_reader(parameter: Parameter) -> QueryReader:
         return read_array
     coerce = scalar_coercer(schema)
 
-    def read_scalar(items: list[tuple[str, str]], values: dict[str, Any]) -> None:
+    def read_scalar(items: Sequence[tuple[str, str]], values: dict[str, Any]) -> None:
         last = None
         for key, value in items:
             if key == name:
@@ -729,7 +729,7 @@ def lists_from_indexes(value: Any) -> Any:
     return value
 
 
-def deep_object(name: str, items: list[tuple[str, str]]) -> Any:
+def deep_object(name: str, items: Sequence[tuple[str, str]]) -> Any:
     """A deepObject parameter as sent: `p[a]=1` is {"a": "1"}, `p[a][b]=1` nests, a repeated key or `p[]=1` lists.
 
     The shape is kept as the client sent it, so a value the schema does not
