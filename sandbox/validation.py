@@ -490,7 +490,9 @@ def decode_body(body: bytes, media_type: str, schema: dict[str, Any]) -> Any:
         except yaml.YAMLError as exc:
             raise ApiError(ErrorKind.INVALID, f"The request body is not valid YAML: {exc}") from None
     try:
-        data = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = JSON_DECODER.decode(text)
     except ValueError as exc:
         raise ApiError(ErrorKind.INVALID, f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:
@@ -509,6 +511,11 @@ def finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{text} is too large for a number")
     return number
+
+
+# `json.loads(text, parse_constant=..., parse_float=...)` builds a decoder on every call (half its cost
+# for a small body); this one is built once.
+JSON_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=finite_float)
 
 
 def reject_lone_surrogates(value: Any, field: str = "") -> None:
