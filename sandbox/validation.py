@@ -131,6 +131,9 @@ def compile_check(schema: Any) -> Check | None:
         return _never
     if not isinstance(schema, dict):
         return None
+    fused = _fused_check(schema)
+    if fused is not None:
+        return fused
     checks: list[Check] = []
     properties: dict[str, Check] = {}
     extra: Check | None = None
@@ -232,6 +235,71 @@ def compile_check(schema: Any) -> Check | None:
     if len(checks) == 1:
         return checks[0]
     return _all(checks)
+
+
+STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern"})
+OBJECT_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties"})
+
+
+def _fused_check(schema: dict[str, Any]) -> Check | None:
+    """One predicate for the two shapes most schemas are made of, else None (`compile_check` combines its parts).
+
+    A string with length bounds and a pattern, and an object with properties and
+    required names: the same test as the parts combined, in one call instead of
+    one per keyword (the parts all pass or the schema fails, in any order).
+    """
+    kind = schema.get("type")
+    if kind not in ("string", "object"):
+        return None
+    keywords = {k for k in schema if k not in ANNOTATIONS and not k.startswith("x-")}
+    if kind == "string" and keywords <= STRING_KEYWORDS:
+        low, high, pattern = schema.get("minLength", 0), schema.get("maxLength"), schema.get("pattern")
+        if type(low) is not int or (high is not None and type(high) is not int):
+            return None
+        if pattern is not None and not isinstance(pattern, str):
+            return None
+        return _text(low, high, re.compile(pattern) if pattern is not None else None)
+    if kind == "object" and keywords <= OBJECT_KEYWORDS:
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+            return None
+        raw = schema.get("properties", {})
+        if not isinstance(raw, dict):
+            return None
+        properties = {name: compile_check(subschema) for name, subschema in raw.items()}
+        extra = compile_check(schema["additionalProperties"]) if "additionalProperties" in schema else None
+        if any(check is None for check in properties.values()) or ("additionalProperties" in schema and not extra):
+            return None
+        return _record(tuple(required), properties, extra)  # type: ignore[arg-type]
+    return None
+
+
+def _text(low: int, high: int | None, pattern: re.Pattern[str] | None) -> Check:
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, str):
+            return False
+        size = len(instance)
+        if size < low or (high is not None and size > high):
+            return False
+        return pattern is None or pattern.search(instance) is not None
+
+    return check
+
+
+def _record(required: tuple[str, ...], properties: dict[str, Check], extra: Check | None) -> Check:
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, dict):
+            return False
+        for name in required:
+            if name not in instance:
+                return False
+        for name, value in instance.items():
+            test = properties.get(name, extra)
+            if test is not None and not test(value):
+                return False
+        return True
+
+    return check
 
 
 def _always(instance: Any) -> bool:
