@@ -443,9 +443,11 @@ class Exchange:
             error = ApiError(ErrorKind.INTERNAL, "The sandbox failed to handle this request (a sandbox bug).")
             self.refusal = error
             reply = self.service.error_reply(error)
-        if self.call is not None:
-            reply.headers = {**self.provider.response_headers(self.call), **reply.headers}
-        reply.headers = {**self.rate_headers, **reply.headers}
+        added = self.provider.response_headers(self.call) if self.call is not None else None
+        if added:  # (nothing changes reply.headers in place: an empty merge need not copy it)
+            reply.headers = {**added, **reply.headers}
+        if self.rate_headers:
+            reply.headers = {**self.rate_headers, **reply.headers}
         return reply
 
     async def _dispatch(self) -> Reply:

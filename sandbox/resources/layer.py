@@ -388,7 +388,11 @@ class Resources(Listing):
         if write is not None:
             write(call, record, draft)
         self.check_keys(call.records, resource, draft, record)
-        changes = {name: value for name, value in draft.items() if name not in record or not same(record[name], value)}
+        changes = {}
+        for name, value in draft.items():
+            current = record.get(name, ABSENT)
+            if current != value or isinstance(current, bool) != isinstance(value, bool):  # `same`, inlined
+                changes[name] = value
         stored = self.save(call, resource, record, changes) if changes or resource.touch else record
         return Reply(self.present(call, resource, stored), self.success_status(call))
 
