@@ -459,7 +459,10 @@ class Exchange:
             hint = suggestion(self.method, self.path, [(self.service.mount, self.service.operations)])
             raise ApiError(ErrorKind.NOT_FOUND, f"No operation matches {self.method} {self.path}{hint or '.'}")
         route, encoded_params = match
-        path_params = {name: value.replace(ENCODED_SLASH, "/") for name, value in encoded_params.items()}
+        if ENCODED_SLASH in relative:
+            path_params = {name: value.replace(ENCODED_SLASH, "/") for name, value in encoded_params.items()}
+        else:  # nothing to decode (the parameters are only read)
+            path_params = encoded_params
         operation = route.operations.get(self.method)
         if operation is None:
             self.tenant = self._tenant_of_unrouted_call()
@@ -481,10 +484,14 @@ class Exchange:
             store = registry.store(self.tenant, self.provider)
             self.engine.settle(self.tenant)
             now = self.tenant.clock.now()
-            await self._apply_fault()
+            method, path = self.method, self.path
+            rule = self.tenant.faults.firing(method, path) or self.engine.faults.firing(method, path)
+            if rule is not None:
+                await self._apply_fault(rule)
             self.provider.authorize(credential, store, operation)
             self._count_against_rate_limit()
-        self.body = await self._read_body()
+        if "content-length" in self.headers or "transfer-encoding" in self.headers:
+            self.body = await self._read_body()  # (else HTTP/1.1 says there is none: no coroutine to await)
         parsed = self.service.validators[operation.operation_id].parse(
             path_params,
             query_items(self.scope["query_string"]),
@@ -542,12 +549,8 @@ class Exchange:
             self.provider.name, credential, lambda: tenants.get(credential).clock.timestamp(), headers
         )
 
-    async def _apply_fault(self) -> None:
-        """Delay, fail or drop this call if a fault rule fires for it; a failed call runs no handler."""
-        assert self.tenant is not None
-        rule = self.tenant.faults.firing(self.method, self.path) or self.engine.faults.firing(self.method, self.path)
-        if rule is None:
-            return
+    async def _apply_fault(self, rule: FaultRule) -> None:
+        """Delay, fail or drop this call for the fault rule that fired for it; a failed call runs no handler."""
         self.fault = rule
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
