@@ -20,7 +20,7 @@ headers on a 401).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.auth import basic_username, bearer_token, unauthorized, valid_token
@@ -28,6 +28,8 @@ from sandbox.clock import seconds_of
 from sandbox.errors import ApiError, ErrorKind
 
 CredentialReader = Callable[[dict[str, str]], str]
+REMEMBERED_CREDENTIALS = 4096  # header values per scheme; the memory is dropped whole when full
+REMEMBERED_LENGTH = 1024  # longer header values are read every time
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Scheme:
 
     kind: str  # "bearer", "basic" or "header"
     header: str = "authorization"  # for "header": the header's name as the spec spells it
+    # header value -> the credential it carries (a pure function of that one header, so remembered)
+    _known: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -61,6 +65,17 @@ class Scheme:
 
     def read(self, headers: dict[str, str]) -> str:
         """The credential; an UNAUTHORIZED ApiError when it is missing or malformed."""
+        value = headers.get(self.key)
+        credential = self._known.get(value) if value is not None else None
+        if credential is None:  # clients send the same header again and again: each is read once
+            credential = self._read(headers)
+            if value is not None and len(value) <= REMEMBERED_LENGTH:
+                if len(self._known) >= REMEMBERED_CREDENTIALS:
+                    self._known.clear()
+                self._known[value] = credential
+        return credential
+
+    def _read(self, headers: dict[str, str]) -> str:
         if self.kind == "bearer":
             token = bearer_token(headers)
             assert token is not None

@@ -214,6 +214,11 @@ class Route:
         return (len(literal), -len(self.param_names))
 
 
+_UNSEEN = object()
+MATCHES_REMEMBERED = 4096  # paths per router; the memory is dropped whole when full
+REMEMBERED_PATH_LENGTH = 256  # longer paths are matched every time (they would make the memory large)
+
+
 class Router:
     """Matches a request path to the operations declared for it.
 
@@ -241,8 +246,20 @@ class Router:
             self._alternatives.append((route, group + 1, len(route.param_names)))
             group += 1 + len(route.param_names)
         self._templated = re.compile("|".join(parts)) if parts else None
+        self._matched: dict[str, tuple[Route, dict[str, str]] | None] = {}
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route and its parameters (a dict the caller must not change: it is remembered), or None."""
+        found = self._matched.get(path, _UNSEEN)
+        if found is _UNSEEN:  # clients repeat paths: the alternation of every template is run once per path
+            if len(path) > REMEMBERED_PATH_LENGTH:
+                return self._match(path)
+            if len(self._matched) >= MATCHES_REMEMBERED:
+                self._matched.clear()
+            found = self._matched[path] = self._match(path)
+        return found  # type: ignore[return-value]
+
+    def _match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         static = self._static.get(path)
         if static is not None:
             return static, {}

@@ -31,17 +31,17 @@ changes; the storage writes them (`take_changes`) before the request is answered
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 Record = dict[str, Any]
 
 
-
 # Collections the engine keeps in a provider's store for itself (events, webhook deliveries,
 # idempotency keys) are named with this prefix: they are not the provider's records.
 ENGINE_COLLECTION_PREFIX = "sandbox."
+
 
 class ReadOnlyError(TypeError):
     """A stored record was changed in place instead of through the store."""
@@ -104,9 +104,22 @@ def freeze(value: Any) -> Any:
             if type(item) in CONTAINERS:
                 dict.__setitem__(frozen, key, freeze(item))
         return frozen
-    if kind is list:
-        return FrozenList(map(freeze, value))
+    if kind is list:  # items already frozen (or scalars) are taken as they are, without a call each
+        return FrozenList([freeze(item) if type(item) in CONTAINERS else item for item in value])
     return value
+
+
+def appended(items: Sequence[Any], item: Any) -> FrozenList:
+    """A stored list with one item more: a frozen list's items are shared, not walked again.
+
+    For lists that grow by one on every write (a task's comments), where
+    `freeze([*items, item])` would visit every earlier item each time.
+    """
+    if type(items) is FrozenList:
+        grown = FrozenList(items)  # a copy made in C
+        list.append(grown, freeze(item))
+        return grown
+    return freeze([*items, item])
 
 
 def thaw(value: Any) -> Any:

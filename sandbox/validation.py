@@ -13,7 +13,7 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -122,7 +122,7 @@ def compile_check(schema: Any) -> Check | None:
     `maxLength`, `pattern`, `format`, `minimum`, `maximum`, `exclusiveMinimum`,
     `exclusiveMaximum`, `properties`, `required`, `additionalProperties`,
     `items` (without `prefixItems`), `minItems`, `maxItems`, `allOf`, `anyOf`,
-    `oneOf`, `not`, `minProperties`, `maxProperties`, `propertyNames`, and
+    `oneOf`, `not`, `if`/`then`/`else`, `minProperties`, `maxProperties`, `propertyNames`, and
     annotations (including `x-` extensions). `$ref`s are already inlined by the spec loader.
     """
     if schema is True:
@@ -131,6 +131,9 @@ def compile_check(schema: Any) -> Check | None:
         return _never
     if not isinstance(schema, dict):
         return None
+    fused = _fused_check(schema)
+    if fused is not None:
+        return fused
     checks: list[Check] = []
     properties: dict[str, Check] = {}
     extra: Check | None = None
@@ -216,6 +219,13 @@ def compile_check(schema: Any) -> Check | None:
             if negated is None:
                 return None
             checks.append(_not(negated))
+        elif keyword == "if":
+            branches = [compile_check(schema[name]) if name in schema else _always for name in ("if", "then", "else")]
+            if any(branch is None for branch in branches):
+                return None
+            checks.append(_conditional(*branches))  # type: ignore[arg-type]
+        elif keyword in ("then", "else"):
+            continue  # read with `if`; without one they change nothing
         else:
             return None
     if object_keywords:
@@ -225,6 +235,71 @@ def compile_check(schema: Any) -> Check | None:
     if len(checks) == 1:
         return checks[0]
     return _all(checks)
+
+
+STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern"})
+OBJECT_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties"})
+
+
+def _fused_check(schema: dict[str, Any]) -> Check | None:
+    """One predicate for the two shapes most schemas are made of, else None (`compile_check` combines its parts).
+
+    A string with length bounds and a pattern, and an object with properties and
+    required names: the same test as the parts combined, in one call instead of
+    one per keyword (the parts all pass or the schema fails, in any order).
+    """
+    kind = schema.get("type")
+    if kind not in ("string", "object"):
+        return None
+    keywords = {k for k in schema if k not in ANNOTATIONS and not k.startswith("x-")}
+    if kind == "string" and keywords <= STRING_KEYWORDS:
+        low, high, pattern = schema.get("minLength", 0), schema.get("maxLength"), schema.get("pattern")
+        if type(low) is not int or (high is not None and type(high) is not int):
+            return None
+        if pattern is not None and not isinstance(pattern, str):
+            return None
+        return _text(low, high, re.compile(pattern) if pattern is not None else None)
+    if kind == "object" and keywords <= OBJECT_KEYWORDS:
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+            return None
+        raw = schema.get("properties", {})
+        if not isinstance(raw, dict):
+            return None
+        properties = {name: compile_check(subschema) for name, subschema in raw.items()}
+        extra = compile_check(schema["additionalProperties"]) if "additionalProperties" in schema else None
+        if any(check is None for check in properties.values()) or ("additionalProperties" in schema and not extra):
+            return None
+        return _record(tuple(required), properties, extra)  # type: ignore[arg-type]
+    return None
+
+
+def _text(low: int, high: int | None, pattern: re.Pattern[str] | None) -> Check:
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, str):
+            return False
+        size = len(instance)
+        if size < low or (high is not None and size > high):
+            return False
+        return pattern is None or pattern.search(instance) is not None
+
+    return check
+
+
+def _record(required: tuple[str, ...], properties: dict[str, Check], extra: Check | None) -> Check:
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, dict):
+            return False
+        for name in required:
+            if name not in instance:
+                return False
+        for name, value in instance.items():
+            test = properties.get(name, extra)
+            if test is not None and not test(value):
+                return False
+        return True
+
+    return check
 
 
 def _always(instance: Any) -> bool:
@@ -381,6 +456,10 @@ def _not(test: Check) -> Check:
     return lambda instance: not test(instance)
 
 
+def _conditional(condition: Check, then: Check, otherwise: Check) -> Check:
+    return lambda instance: then(instance) if condition(instance) else otherwise(instance)
+
+
 COMBINATORS: dict[str, Callable[[list[Check]], Check]] = {
     "allOf": _all,
     "anyOf": lambda checks: lambda instance: any(test(instance) for test in checks),
@@ -409,53 +488,41 @@ class RequestValidator:
             location: compile_schema(params_schema(params)) for location, params in self.by_location.items() if params
         }
         self.body_validators = {media: compile_schema(schema) for media, schema in operation.body_schemas.items()}
+        # What every call would otherwise work out again from the schemas: how each value is coerced.
+        self._path = [(p.name, scalar_coercer(p.schema)) for p in self.by_location["path"]]
+        self._query = [query_reader(p) for p in self.by_location["query"]]
+        self._headers = [(p.name, p.name.lower(), scalar_coercer(p.schema)) for p in self.by_location["header"]]
+        self._checked = [(location, self.param_validators.get(location)) for location in ("path", "query", "header")]
 
     def parse(
         self,
         path_params: dict[str, str],
-        query_items: list[tuple[str, str]],
+        query_items: Sequence[tuple[str, str]],
         headers: dict[str, str],
         body: bytes,
         content_type: str | None,
     ) -> ParsedRequest:
-        path = self._coerce_path(path_params)
+        path = {name: coerce(path_params[name]) for name, coerce in self._path if name in path_params}
         query = self._coerce_query(query_items)
         header_values = self._coerce_headers(headers)
-        for location, values in (("path", path), ("query", query), ("header", header_values)):
-            validator = self.param_validators.get(location)
-            if validator is not None:
+        for (_, validator), values in zip(self._checked, (path, query, header_values), strict=True):
+            if validator is not None and not (validator.check is not None and validator.check(values)):
                 raise_first_error(validator, values, prefix="")
         parsed_body, media_type = self._parse_body(body, content_type)
         return ParsedRequest(path, query, header_values, parsed_body, media_type)
 
-    def _coerce_path(self, raw: dict[str, str]) -> dict[str, Any]:
-        return {p.name: coerce_scalar(raw[p.name], p.schema) for p in self.by_location["path"] if p.name in raw}
-
-    def _coerce_query(self, items: list[tuple[str, str]]) -> dict[str, Any]:
+    def _coerce_query(self, items: Sequence[tuple[str, str]]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for parameter in self.by_location["query"]:
-            if parameter.style == "deepObject":
-                found = deep_object(parameter.name, items)
-                if found is not None:
-                    values[parameter.name] = coerce_tree(found, parameter.schema)
-                continue
-            raw = [value for key, value in items if key == parameter.name]
-            if not raw:
-                continue
-            if "array" in schema_types(parameter.schema):
-                if not parameter.explode:
-                    raw = [part for value in raw for part in value.split(",")]
-                values[parameter.name] = [coerce_scalar(v, parameter.schema.get("items", {})) for v in raw]
-            else:
-                values[parameter.name] = coerce_scalar(raw[-1], parameter.schema)
+        for read in self._query:
+            read(items, values)
         return values
 
     def _coerce_headers(self, headers: dict[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for parameter in self.by_location["header"]:
-            raw = headers.get(parameter.name.lower())
+        for name, key, coerce in self._headers:
+            raw = headers.get(key)
             if raw is not None:
-                values[parameter.name] = coerce_scalar(raw, parameter.schema)
+                values[name] = coerce(raw)
         return values
 
     def _parse_body(self, body: bytes, content_type: str | None) -> tuple[Any, str | None]:
@@ -491,7 +558,9 @@ def decode_body(body: bytes, media_type: str, schema: dict[str, Any]) -> Any:
         except yaml.YAMLError as exc:
             raise ApiError(ErrorKind.INVALID, f"The request body is not valid YAML: {exc}") from None
     try:
-        data = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = JSON_DECODER.decode(text)
     except ValueError as exc:
         raise ApiError(ErrorKind.INVALID, f"The request body is not valid JSON: {exc}.") from None
     except RecursionError:
@@ -510,6 +579,11 @@ def finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{text} is too large for a number")
     return number
+
+
+# `json.loads(text, parse_constant=..., parse_float=...)` builds a decoder on every call (half its cost
+# for a small body); this one is built once.
+JSON_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=finite_float)
 
 
 def reject_lone_surrogates(value: Any, field: str = "") -> None:
@@ -591,9 +665,63 @@ def schema_types(schema: dict[str, Any]) -> set[str]:
     return found
 
 
+QueryReader = Callable[[Sequence[tuple[str, str]], dict[str, Any]], None]
+
+
+def query_reader(parameter: Parameter) -> QueryReader:
+    """What reads one query parameter from the query's (name, value) pairs into `values`, coerced."""
+    name, schema = parameter.name, parameter.schema
+    if parameter.style == "deepObject":
+
+        def read_deep_object(items: Sequence[tuple[str, str]], values: dict[str, Any]) -> None:
+            found = deep_object(name, items)
+            if found is not None:
+                values[name] = coerce_tree(found, schema)
+
+        return read_deep_object
+    if "array" in schema_types(schema):
+        coerce_item, explode = scalar_coercer(schema.get("items", {})), parameter.explode
+
+        def read_array(items: Sequence[tuple[str, str]], values: dict[str, Any]) -> None:
+            raw = [value for key, value in items if key == name]
+            if raw:
+                if not explode:
+                    raw = [part for value in raw for part in value.split(",")]
+                values[name] = [coerce_item(value) for value in raw]
+
+        return read_array
+    coerce = scalar_coercer(schema)
+
+    def read_scalar(items: Sequence[tuple[str, str]], values: dict[str, Any]) -> None:
+        last = None
+        for key, value in items:
+            if key == name:
+                last = value
+        if last is not None:
+            values[name] = coerce(last)  # the last one sent wins
+
+    return read_scalar
+
+
+def scalar_coercer(schema: dict[str, Any]) -> Callable[[str], Any]:
+    """`coerce_scalar` for one schema, its types read once."""
+    types = frozenset(schema_types(schema))
+    if not types & {"integer", "number", "boolean", "null"}:
+        return _unchanged
+    return lambda value: coerce_typed(value, types)
+
+
+def _unchanged(value: str) -> str:
+    return value
+
+
 def coerce_scalar(value: str, schema: dict[str, Any]) -> Any:
     """A query/path/header/form string as the type its schema wants, when it reads as one."""
-    types = schema_types(schema)
+    return coerce_typed(value, schema_types(schema))
+
+
+def coerce_typed(value: str, types: set[str] | frozenset[str]) -> Any:
+    """`coerce_scalar` given the schema's types."""
     if "integer" in types and _INTEGER.fullmatch(value):
         try:
             return int(value)
@@ -676,7 +804,7 @@ def lists_from_indexes(value: Any) -> Any:
     return value
 
 
-def deep_object(name: str, items: list[tuple[str, str]]) -> Any:
+def deep_object(name: str, items: Sequence[tuple[str, str]]) -> Any:
     """A deepObject parameter as sent: `p[a]=1` is {"a": "1"}, `p[a][b]=1` nests, a repeated key or `p[]=1` lists.
 
     The shape is kept as the client sent it, so a value the schema does not

@@ -105,3 +105,30 @@ def test_the_providers_read_credentials_from_their_specs_unless_they_need_more()
     assert services["wethod"].credential({"authorization": "Bearer t"}) == "t"
     assert services["debitura"].credential({"xapikey": "k"}) == "k"
     assert services["sandbox"].credential is None  # the admin API needs no credential
+
+
+@pytest.mark.parametrize(
+    ("declared", "header", "good", "bad"),
+    [
+        (BEARER, "authorization", ("Bearer tok_1", "tok_1"), "Bearer a b"),
+        (BASIC, "authorization", (basic("key_1"), "key_1"), basic("key_1", "secret")),
+        (API_KEY, "xapikey", (" key_1 ", "key_1"), "key 1"),
+    ],
+)
+def test_a_header_read_before_answers_the_same_and_a_bad_one_is_refused_every_time(
+    declared: dict[str, str], header: str, good: tuple[str, str], bad: str
+) -> None:
+    from sandbox import credentials
+
+    read = credential_reader(spec([{"auth": []}], auth=declared))
+    assert read is not None
+    value, credential = good
+    assert read({header: value}) == credential and read({header: value}) == credential
+    for _ in range(2):  # a refusal is not remembered
+        refused(read, {header: bad})
+    for number in range(credentials.REMEMBERED_CREDENTIALS + 5):  # past the memory's size: still right
+        token = f"tok_{number}"
+        sent = basic(token) if declared is BASIC else f"Bearer {token}" if declared is BEARER else token
+        assert read({header: sent}) == token
+    assert read({header: value}) == credential
+    assert refused(read, {}).startswith("No credentials")

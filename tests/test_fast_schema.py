@@ -148,6 +148,27 @@ def test_fast_predicates_agree_with_jsonschema(spec_path: Path) -> None:
         ({"not": {"type": "null"}}, None),
         ({"additionalProperties": False, "properties": {"a": {}}}, {"a": 1, "b": 2}),
         ({"type": "array", "items": {"type": "string"}, "maxItems": 1}, ["a", "b"]),
+        ({"type": "string", "minLength": 2, "maxLength": 3, "pattern": "b"}, "ab"),
+        ({"type": "string", "minLength": 2, "maxLength": 3, "pattern": "b"}, "abcb"),
+        ({"type": "string", "minLength": 2, "pattern": "b"}, "a"),
+        ({"type": "string", "pattern": "^b"}, "ab"),
+        ({"type": "string", "maxLength": 1}, 5),
+        ({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}}, {"a": 1}),
+        ({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}}, {"b": "x"}),
+        ({"type": "object", "required": ["a"]}, ["a"]),
+        ({"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "integer"}}, {"b": "x"}),
+        ({"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "integer"}}, {"a": "x", "b": 1}),
+        ({"type": "object", "additionalProperties": False}, {}),
+        ({"if": {"required": ["a"]}, "then": {"required": ["b"]}}, {"a": 1}),
+        ({"if": {"required": ["a"]}, "then": {"required": ["b"]}}, {"c": 1}),
+        ({"if": {"required": ["a"]}, "then": {"required": ["b"]}, "else": {"required": ["c"]}}, {"d": 1}),
+        ({"if": {"required": ["a"]}, "else": {"required": ["c"]}}, {"a": 1}),
+        ({"if": {"required": ["a"]}, "else": {"required": ["c"]}}, {"b": 1}),
+        ({"then": {"required": ["b"]}, "else": {"required": ["c"]}}, {"a": 1}),
+        (
+            {"if": {"properties": {"to": {"const": "Paid"}}}, "then": {"properties": {"amount": {"minimum": 1}}}},
+            {"to": "Paid", "amount": 0},
+        ),
     ],
 )
 def test_edge_cases_agree(schema: dict[str, Any], instance: Any) -> None:
@@ -159,4 +180,5 @@ def test_edge_cases_agree(schema: dict[str, Any], instance: Any) -> None:
 def test_unsupported_keywords_fall_back_to_jsonschema() -> None:
     assert compile_check({"type": "object", "patternProperties": {"^x": {}}}) is None
     assert compile_check({"properties": {"a": {"unevaluatedProperties": False}}}) is None
-    assert compile_check({"if": {"type": "string"}, "then": {"minLength": 1}}) is None
+    assert compile_check({"dependentRequired": {"a": ["b"]}}) is None
+    assert compile_check({"if": {"type": "string"}, "then": {"patternProperties": {"^x": {}}}}) is None

@@ -125,3 +125,20 @@ def test_the_router_finds_what_a_scan_in_specificity_order_finds() -> None:
             found = router.match(path)
             shown = (found[0].template, tuple(found[1].values())) if found else None
             assert shown == expected, (source.name, path)
+
+
+def test_the_router_remembers_paths_and_answers_the_same_past_its_memory() -> None:
+    from sandbox import spec
+    from sandbox.spec import SPECS_DIR, Router, Spec
+
+    router = Router(Spec.load(SPECS_DIR / "payt.yaml").operations)
+    first = router.match("/v1/tasks/5001")
+    assert first is not None and first[0].template == "/v1/tasks/{id}" and first[1] == {"id": "5001"}
+    assert router.match("/v1/tasks/5001") is first and router.match("/nowhere") is None
+    for number in range(spec.MATCHES_REMEMBERED + 10):  # past the memory's size: it starts again, still right
+        found = router.match(f"/v1/tasks/{number}")
+        assert found is not None and found[1] == {"id": str(number)}
+    assert len(router._matched) <= spec.MATCHES_REMEMBERED
+    long_id = "9" * (spec.REMEMBERED_PATH_LENGTH + 1)
+    found = router.match(f"/v1/tasks/{long_id}")
+    assert found is not None and found[1] == {"id": long_id} and f"/v1/tasks/{long_id}" not in router._matched

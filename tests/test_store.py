@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from sandbox.store import Change, ReadOnlyError, Store, thaw
+from sandbox.store import Change, FrozenList, ReadOnlyError, Store, appended, freeze, thaw
 
 
 def test_stored_records_are_read_only_all_the_way_down() -> None:
@@ -29,6 +29,19 @@ def test_stored_records_are_read_only_all_the_way_down() -> None:
     assert store.get("invoices", 1)["items"][0]["amount"] == 5
     assert copy.deepcopy(stored) == stored and pickle.loads(pickle.dumps(stored)) == stored
     assert json.loads(json.dumps(stored)) == {"id": 1, "items": [{"amount": 5}], "meta": {"a": 1}}
+
+
+def test_appended_shares_the_frozen_items_and_freezes_the_new_one() -> None:
+    comments = freeze([{"id": "1"}, {"id": "2", "tags": ["a"]}])
+    grown = appended(comments, {"id": "3", "tags": ["b"]})
+    assert type(grown) is FrozenList and grown == [{"id": "1"}, {"id": "2", "tags": ["a"]}, {"id": "3", "tags": ["b"]}]
+    assert all(new is old for new, old in zip(grown, comments, strict=False))  # no copy of what was frozen
+    assert comments == [{"id": "1"}, {"id": "2", "tags": ["a"]}]  # the stored list is left as it was
+    with pytest.raises(ReadOnlyError):
+        grown[2]["tags"].append("c")
+    assert appended((), {"id": "1"}) == [{"id": "1"}] and type(appended([], 1)) is FrozenList
+    mixed = freeze([comments[0], {"id": "4"}, [1], 5])  # a plain list mixing frozen and unfrozen items
+    assert mixed[0] is comments[0] and type(mixed[1]).__name__ == "FrozenRecord" and type(mixed[2]) is FrozenList
 
 
 def test_update_makes_a_new_record_and_skips_no_op_changes() -> None:

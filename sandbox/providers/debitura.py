@@ -29,7 +29,7 @@ import re
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -42,6 +42,7 @@ from sandbox.messages import as_json
 from sandbox.provider import Call, Provider, Reply, admin_action, handles, hook
 from sandbox.schedule import scheduled
 from sandbox.store import Record, Store
+from sandbox.uuids import uuid5_hex, uuid5_text
 
 DEFAULT_TASK_RESOLUTION_DELAY = 2.0
 SETTINGS_ID = "sandbox"
@@ -344,7 +345,7 @@ def error_category(code: int | None, error: str | None) -> str:
 def event_payload(store: Store, now: datetime, event_type: str, data: Record) -> tuple[str, Record]:
     """A new event id (`evt_` and 24 hex digits) and the body Debitura delivers."""
     number = events.next_event_id(store)
-    event_id = f"evt_{uuid.uuid5(ID_NAMESPACE, f'event:{number}').hex[:24]}"
+    event_id = f"evt_{uuid5_hex(ID_NAMESPACE, f'event:{number}')[:24]}"
     return event_id, {"id": event_id, "event": event_type, "timestamp": iso8601(now), "data": data}
 
 
@@ -567,8 +568,8 @@ class Debitura(DebituraWebhooks, Provider):
         gross = finite(body, "amountToRecover") or 0.0
         draft.update(
             _tag=body.get("tag"),
-            _debtorId=str(uuid.uuid5(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}")),
-            reference=new_reference(draft["id"], set(call.resources.key_index(store, cases, "reference"))),
+            _debtorId=uuid5_text(ID_NAMESPACE, f"debtor:{country}:{debtor['name'].strip().lower()}"),
+            reference=new_reference(draft["id"], call.resources.key_index(store, cases, "reference")),
             creditorComments=body.get("comments"),
             grossAmount=gross,
             remainder=gross,
@@ -893,8 +894,11 @@ def check_age_buckets(body: Record) -> None:
             raise ApiError(ErrorKind.INVALID, f"{name} ({value:g}) exceeds {bigger_name} ({bigger:g}).", field=name)
 
 
-def new_reference(case_id: str, taken: set[str]) -> str:
-    """An 8-character Debitura reference derived from the case id (another derivation when it is taken)."""
+def new_reference(case_id: str, taken: Container[str]) -> str:
+    """An 8-character Debitura reference derived from the case id (another derivation when it is taken).
+
+    `taken`: the references in use (the key index itself: a copy would cost one step per case on every create).
+    """
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     seed = uuid.UUID(case_id).int
     while True:

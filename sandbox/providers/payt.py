@@ -25,7 +25,7 @@ from sandbox.provider import Call, Provider, Reply, handles, hook
 from sandbox.providers import payt_ledger as ledger
 from sandbox.providers.payt_ledger import ZERO, amount, by_field, in_administration, money, today_of
 from sandbox.resources.listing import id_order
-from sandbox.store import Record, Store
+from sandbox.store import Record, Store, appended
 
 COMPLETION_FIELDS = ("completed_at", "completed_status", "completed_status_message")
 BulkResult = tuple[int, dict[str, list[str]]]
@@ -909,7 +909,7 @@ def with_comment(call: Call, task: Record, content: str) -> list[Any]:
     """The task's comments and a new one, numbered from the tenant's `comments` sequence."""
     comment_id = str(call.records.next_id("comments"))
     comment = {"id": comment_id, "content": content, "created_at": call.resources.timestamp(call)}
-    return [*task.get("comments", ()), comment]
+    return appended(task.get("comments", ()), comment)
 
 
 class InvoiceContext:

@@ -68,7 +68,8 @@ def replace(
     store: Store, collection: str, record: Record, changes: dict[str, Any], dropped: Iterable[str] = ()
 ) -> Record:
     """A stored record with changes applied and some fields removed (Payt sends no nulls: absent means none)."""
-    new = {key: value for key, value in {**record, **changes}.items() if key not in set(dropped)}
+    dropped = frozenset(dropped)  # once, not once per field
+    new = {key: value for key, value in {**record, **changes}.items() if key not in dropped}
     return store.put(collection, new, key=str(record["id"]))
 
 

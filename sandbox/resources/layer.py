@@ -37,6 +37,7 @@ from sandbox.resources.keys import KeyIndex, key_value
 from sandbox.resources.listing import Listing
 from sandbox.spec import Spec
 from sandbox.store import Record, Store, same, thaw
+from sandbox.uuids import uuid5_text
 
 Hook = Callable[..., Any]
 ABSENT = object()  # what a record holds for a field it does not have
@@ -131,7 +132,7 @@ class Resources(Listing):
             elif resource.id_style == "string-sequence":
                 candidate = str(number)
             else:
-                candidate = str(uuid.uuid5(self._namespace, f"{resource.name}:{number}"))
+                candidate = uuid5_text(self._namespace, f"{resource.name}:{number}")
             if store.get(resource.name, candidate) is None:
                 return candidate
 
@@ -387,7 +388,11 @@ class Resources(Listing):
         if write is not None:
             write(call, record, draft)
         self.check_keys(call.records, resource, draft, record)
-        changes = {name: value for name, value in draft.items() if name not in record or not same(record[name], value)}
+        changes = {}
+        for name, value in draft.items():
+            current = record.get(name, ABSENT)
+            if current != value or isinstance(current, bool) != isinstance(value, bool):  # `same`, inlined
+                changes[name] = value
         stored = self.save(call, resource, record, changes) if changes or resource.touch else record
         return Reply(self.present(call, resource, stored), self.success_status(call))
 
