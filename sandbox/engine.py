@@ -349,6 +349,9 @@ class Engine:
             if self.tenants.persistent:
                 self.tenants.flush()
             raise
+        finally:
+            if exchange.entered:  # nothing below awaits: the tenant can be let go from here on
+                self.tenants.leave(exchange.tenant)
         if self.webhooks.touched:
             self.webhooks.flush()  # what this call emitted goes out now that it is answered
         if exchange.operation is not None and self.settings.validate_responses:
@@ -430,6 +433,7 @@ class Exchange:
         self.rate_headers: dict[str, str] = {}
         self.fault: FaultRule | None = None
         self.refusal: ApiError | None = None
+        self.entered = False  # the tenant was taken with `enter` (and is given back with `leave`)
 
     async def run(self) -> Reply:
         try:
@@ -481,7 +485,8 @@ class Exchange:
             registry = self.engine.tenants
             if self.engine.declared is not None:
                 self._check_declared(credential)
-            self.tenant = registry.get(credential)
+            self.tenant = registry.enter(credential)
+            self.entered = True
             store = registry.store(self.tenant, self.provider)
             self.engine.settle(self.tenant)
             now = self.tenant.clock.now()

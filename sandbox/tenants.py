@@ -12,15 +12,15 @@ memory: a persistent storage brings the tenant back from disk on its next call;
 the in-memory storage starts it again from the fixtures.
 
 A tenant with a call in flight is never let go (it would go on writing to
-stores no longer held, which a reload from disk would not see): the registry
-notes which task (one per request under an ASGI server) last asked for each
-tenant, and passes over the tenants of tasks not yet finished; they go at a
-later arrival or sweep, once their call is answered.
+stores no longer held, which a reload from disk would not see): a call takes
+its tenant with `enter` and gives it back with `leave`, and the registry passes
+over tenants with calls in flight; they go at a later arrival or sweep, once
+their calls are answered. The count is the engine's, not the server's: it holds
+however the server schedules requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import math
 import time
@@ -33,8 +33,6 @@ from sandbox.clock import Clock
 from sandbox.faults import FaultSet
 from sandbox.journal import DEFAULT_JOURNAL_RESPONSES, Journal, ResponseBudget
 from sandbox.store import MemoryStorage, Record, Storage, Store
-
-HOLDERS_PRUNED_AT = 256  # finished requests' tasks are forgotten in batches of about this many
 
 
 class Seeds(Protocol):
@@ -56,6 +54,7 @@ class Tenant:
         self.faults = FaultSet()
         self.used = 0.0  # when it last served a call (process time, for letting idle tenants go)
         self.saved: object = None  # the `state_key` last saved (persistent storage)
+        self.calls = 0  # calls in flight, counted only by registries that let tenants go
 
     @property
     def history_limit(self) -> int:
@@ -116,21 +115,31 @@ class TenantRegistry:
         self._tenants: dict[str, Tenant] = {}  # least recently used first, when `_ordered`
         self._bases: dict[str, Store] = {}
         self._touched: dict[str, Tenant] = {}  # tenants used since the last flush (persistent storage)
-        # When `_ordered`: each request's task -> the tenant it last asked for (`_in_flight`).
-        self._holders: dict[asyncio.Task[Any], Tenant] = {}
-        self._prune_holders_at = HOLDERS_PRUNED_AT
+        self._busy: set[Tenant] = set()  # tenants with calls in flight, when `_ordered`
 
-    def get(self, credential: str) -> Tenant:
+    def get(self, credential: str, calling: bool = False) -> Tenant:
+        """The credential's tenant; `calling`: for a call, which must `leave` it when answered (see `enter`)."""
         tenant = self._tenants.get(credential)
         if tenant is not None and not self._bookkeeping:
             return tenant  # the common case: nothing to note
         if tenant is None:
-            tenant = self._arrive(credential)
+            tenant = self._arrive(credential, calling)
         elif self._ordered:
-            self._use(credential, tenant)
+            self._use(credential, tenant, calling)
         if self.persistent:
             self._touched[credential] = tenant
         return tenant
+
+    def enter(self, credential: str) -> Tenant:
+        """The tenant of a call, never let go until the call `leave`s it."""
+        return self.get(credential, calling=True)
+
+    def leave(self, tenant: Tenant) -> None:
+        """A call `enter`ed with this tenant is answered."""
+        if tenant.calls:
+            tenant.calls -= 1
+            if not tenant.calls:
+                self._busy.discard(tenant)
 
     def find(self, credential: str) -> Tenant | None:
         return self._tenants.get(credential)
@@ -190,7 +199,7 @@ class TenantRegistry:
 
     # -- holding a bounded number ---------------------------------------------------
 
-    def _arrive(self, credential: str) -> Tenant:
+    def _arrive(self, credential: str, calling: bool) -> Tenant:
         tenant = Tenant(credential, self.journal_limit, self.responses)
         if self.persistent:
             state = self.storage.load_tenant(credential)
@@ -200,16 +209,18 @@ class TenantRegistry:
             tenant.stores = self.storage.stores(credential, self.base)
         self._tenants[credential] = tenant
         if self._ordered:
-            self._hold(tenant)  # before letting others go: the arriving tenant is in flight
+            if calling:
+                self._hold(tenant)  # before letting others go: the arriving tenant is in flight
             now = tenant.used = self._monotonic()
             self._let_go(now)
         return tenant
 
-    def _use(self, credential: str, tenant: Tenant) -> None:
+    def _use(self, credential: str, tenant: Tenant, calling: bool) -> None:
         tenants = self._tenants
         del tenants[credential]
         tenants[credential] = tenant  # to the end: the most recently used
-        self._hold(tenant)
+        if calling:
+            self._hold(tenant)
         now = tenant.used = self._monotonic()
         if now >= self._next_sweep:
             self._let_go(now)
@@ -218,9 +229,8 @@ class TenantRegistry:
         """Drop the least recently used tenants beyond `max_tenants`, and those idle too long, but none in flight."""
         tenants = self._tenants
         limit, idle = self.limits.max_tenants, self.limits.idle_seconds
-        busy: set[Tenant] | None = None
+        busy = self._busy
         if limit is not None and len(tenants) > limit:
-            busy = self._in_flight()
             excess = len(tenants) - limit
             for credential in list(islice((c for c, t in tenants.items() if t not in busy), excess)):
                 self._release(credential)
@@ -228,33 +238,14 @@ class TenantRegistry:
             idle_ones = takewhile(lambda item: now - item[1].used >= idle, tenants.items())
             going = [credential for credential, tenant in idle_ones]
             if going:
-                busy = self._in_flight() if busy is None else busy
                 for credential in going:
                     if tenants[credential] not in busy:
                         self._release(credential)
             self._next_sweep = now + min(idle / 2, 1.0)
 
     def _hold(self, tenant: Tenant) -> None:
-        """Note that the running task (the request's) uses this tenant, until it finishes or asks for another."""
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # no event loop: a script driving the registry itself has no calls in flight
-            return
-        if task is None:
-            return
-        self._holders[task] = tenant
-        if len(self._holders) >= self._prune_holders_at:
-            self._prune_holders()
-
-    def _in_flight(self) -> set[Tenant]:
-        """The tenants of the requests not yet answered."""
-        self._prune_holders()
-        return set(self._holders.values())
-
-    def _prune_holders(self) -> None:
-        """Forget finished tasks (amortized: the dict is pruned once it doubles)."""
-        self._holders = {task: tenant for task, tenant in self._holders.items() if not task.done()}
-        self._prune_holders_at = max(2 * len(self._holders), HOLDERS_PRUNED_AT)
+        tenant.calls += 1
+        self._busy.add(tenant)
 
     def _release(self, credential: str) -> None:
         tenant = self._tenants.pop(credential)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from time import sleep
@@ -180,22 +179,25 @@ def test_tenants_in_flight_outlast_max_tenants_and_tenant_idle() -> None:
     limits = Limits(max_tenants=1, idle_seconds=60)
     registry = TenantRegistry(engine.providers, engine.fixtures_for, 10, limits=limits, monotonic=clock)
 
-    async def scenario() -> None:
-        answered = asyncio.Event()
+    slow = registry.enter("slow")  # a call that has its tenant and waits
+    clock.now += 61
+    quick = registry.enter("quick")  # beyond max_tenants, and `slow` idle for 61 s: kept, in flight
+    registry.leave(quick)
+    assert registry.credentials() == ["slow", "quick"]
+    registry.get("slow")  # an admin look is no call: it holds nothing, and gives nothing back
+    registry.leave(slow)  # the call is answered
+    clock.now += 61
+    registry.leave(registry.enter("quick"))  # the sweep lets `slow` go now that its call is answered
+    assert registry.credentials() == ["quick"]
 
-        async def slow_call() -> None:
-            registry.get("slow")
-            await answered.wait()
 
-        call = asyncio.create_task(slow_call())
-        await asyncio.sleep(0)  # the call has its tenant and waits
-        clock.now += 61
-        registry.get("quick")  # beyond max_tenants, and `slow` idle for 61 s: kept, in flight
-        assert registry.credentials() == ["slow", "quick"]
-        answered.set()
-        await call
-        clock.now += 61
-        registry.get("quick")  # the sweep lets `slow` go now that its call is answered
-        assert registry.credentials() == ["quick"]
-
-    asyncio.run(scenario())
+def test_a_tenant_is_held_until_its_last_call_leaves() -> None:
+    engine = Engine(Settings())
+    registry = TenantRegistry(engine.providers, engine.fixtures_for, 10, limits=Limits(max_tenants=1))
+    first, second = registry.enter("twice"), registry.enter("twice")
+    registry.leave(first)
+    registry.leave(registry.enter("other"))
+    assert registry.credentials() == ["twice", "other"]  # one of its two calls is still in flight
+    registry.leave(second)
+    registry.leave(registry.enter("third"))  # the next arrival lets go of what is beyond the limit
+    assert registry.credentials() == ["third"]
