@@ -535,3 +535,62 @@ def test_the_access_log_is_the_same(sandboxes: dict[str, int]) -> None:
 
 def test_sandbox_serve_uses_the_lean_protocol() -> None:
     assert http_protocol() is LeanHttpToolsProtocol
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+def test_requests_read_in_one_turn_run_after_the_reads_in_the_order_read() -> None:
+    """As uvicorn's Tasks would: the order of requests arriving together on different connections is kept."""
+    ran: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ran.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def scenario() -> list[FakeTransport]:
+        config = uvicorn.Config(app, http=LeanHttpToolsProtocol, lifespan="off", log_config=None)
+        state = uvicorn.server.ServerState()
+        connections = []
+        for _ in range(3):
+            protocol = LeanHttpToolsProtocol(config=config, server_state=state, app_state={})
+            transport = FakeTransport()
+            protocol.connection_made(transport)  # type: ignore[arg-type]
+            connections.append((protocol, transport))
+        for index in (2, 0, 1):
+            connections[index][0].data_received(request("GET", f"/{index}"))
+        assert ran == []  # nothing runs while the turn's reads go on
+        await asyncio.sleep(0)
+        assert ran == ["/2", "/0", "/1"]
+        assert all(transport.data == b"" for _, transport in connections)  # written together, a callback later
+        await asyncio.sleep(0)
+        for protocol, _ in connections:
+            protocol.connection_lost(None)
+        return [transport for _, transport in connections]
+
+    transports = asyncio.run(scenario())
+    assert all(transport.data.startswith(b"HTTP/1.1 200 OK\r\n") for transport in transports)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sandbox.engine import encode_json
-from sandbox.http_protocol import BatchingTransport, outbox_of
+from sandbox.http_protocol import BatchingTransport, turn_of
 from sandbox.server import http_protocol
 from sandbox.store import freeze
 from sandbox.testing import running_server
@@ -48,7 +48,7 @@ class FakeTransport:
 def test_writes_of_one_turn_go_out_as_one_write_in_order() -> None:
     async def scenario() -> FakeTransport:
         fake = FakeTransport()
-        transport = BatchingTransport(fake, outbox_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
+        transport = BatchingTransport(fake, turn_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
         transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         transport.write(b"body")
         assert fake.writes == []  # nothing sent until the turn ends
@@ -66,14 +66,14 @@ def test_writes_of_one_turn_go_out_as_one_write_in_order() -> None:
 def test_connections_that_write_in_one_turn_are_flushed_together_in_order() -> None:
     async def scenario() -> list[FakeTransport]:
         fakes = [FakeTransport(), FakeTransport()]
-        outbox = outbox_of(asyncio.get_running_loop())
-        first, second = (BatchingTransport(fake, outbox) for fake in fakes)  # type: ignore[arg-type]
+        turn = turn_of(asyncio.get_running_loop())
+        first, second = (BatchingTransport(fake, turn) for fake in fakes)  # type: ignore[arg-type]
         first.write(b"a1")
         second.write(b"b1")
         first.write(b"a2")
-        assert len(outbox.pending) == 2  # one entry per connection, one flush callback for the turn
+        assert len(turn.writers) == 2  # one entry per connection, one flush callback for the turn
         await asyncio.sleep(0)
-        assert outbox.pending == []
+        assert turn.writers == []
         return fakes
 
     assert [fake.writes for fake in asyncio.run(scenario())] == [[b"a1a2"], [b"b1"]]
@@ -82,7 +82,7 @@ def test_connections_that_write_in_one_turn_are_flushed_together_in_order() -> N
 def test_close_sends_what_is_pending_first() -> None:
     async def scenario() -> FakeTransport:
         fake = FakeTransport()
-        transport = BatchingTransport(fake, outbox_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
+        transport = BatchingTransport(fake, turn_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
         transport.write(b"head")
         transport.close()
         await asyncio.sleep(0)  # the scheduled flush finds nothing left
@@ -96,7 +96,7 @@ def test_close_sends_what_is_pending_first() -> None:
 def test_nothing_is_written_to_a_closing_transport() -> None:
     async def scenario() -> FakeTransport:
         fake = FakeTransport()
-        transport = BatchingTransport(fake, outbox_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
+        transport = BatchingTransport(fake, turn_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
         transport.write(b"late")
         fake.closed = True
         await asyncio.sleep(0)
