@@ -438,7 +438,7 @@ class LeanHttpToolsProtocol(HttpToolsProtocol):
         # With no X-Forwarded-* header the middleware changes nothing: such requests skip it.
         self.unproxied_app: App = app.app if isinstance(app, ProxyHeadersMiddleware) else app
         self.forwarded = False
-        self.ready: tuple[LeanCycle, App] | None = None  # parsed, to be run when `feed_data` returns
+        self.ready: tuple[LeanCycle, App] | None = None  # parsed: handed to the turn when `feed_data` returns
         self.turn: Turn = None  # type: ignore[assignment]  # set by connection_made
         self.good_names: set[bytes] = set()
         self.quiet = False  # no request since the last response: the keep-alive timeout runs

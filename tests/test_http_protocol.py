@@ -320,6 +320,17 @@ def test_head_percent_encoding_and_errors(sandboxes: dict[str, int]) -> None:
     assert not closed
 
 
+def test_upgrade_requests_are_answered_as_plain_http(sandboxes: dict[str, int]) -> None:
+    """No WebSocket library is installed: uvicorn warns and answers the request itself."""
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    data, _ = same_on_both(sandboxes, [request("GET", "/__sandbox/health", upgrade)], 1)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    data, _ = same_on_both(
+        sandboxes, [request("GET", "/__sandbox/health", {"Connection": "Upgrade", "Upgrade": "h2c"})], 1
+    )
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
 def test_admin_api_and_dashboard(sandboxes: dict[str, int]) -> None:
     steps: list[Step] = [
         (request("GET", "/__sandbox/ui"), 1),
