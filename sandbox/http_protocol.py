@@ -17,7 +17,9 @@ request is run:
   Only if it suspends (a fault's delay, a body still arriving, a webhook
   post) is the rest handed to a Task (`finish`), which resumes it where it
   stopped. Pipelined requests queued behind another start in a Task, as
-  uvicorn starts them.
+  uvicorn starts them. The one difference an app can see: until it first
+  waits, `asyncio.current_task()` is None (the engine never asks), and
+  uvicorn's `limit_concurrency` counts only the requests that wait.
 - The head of a response is held until the first body message and written
   with it in one `transport.write` (or written before the connection closes);
   what a turn writes goes out at its end, one write per connection (`Turn`).
