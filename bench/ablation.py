@@ -31,7 +31,7 @@ VARIANTS: dict[str, str] = {
         "import json, sandbox.engine as e; "
         "e.encode_json = lambda body: json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode()"
     ),
-    "without write coalescing": "import sandbox.server as s; s.http_protocol = lambda: 'httptools'",
+    "with uvicorn's own httptools protocol": "import sandbox.server as s; s.http_protocol = lambda: 'httptools'",
     "without the Starlette bypass": (
         "import sandbox.app as a, starlette.applications as sa; a.SandboxApp.__call__ = sa.Starlette.__call__"
     ),

@@ -7,7 +7,7 @@ each provider's error format), so it is installed as the router's default app.
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.engine import Engine, Settings
 
@@ -20,10 +20,12 @@ class SandboxApp(Starlette):
     still go through Starlette.
     """
 
+    engine_asgi: ASGIApp  # `state.engine.asgi`, set by create_app (held here: `state` costs a lookup per request)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope["app"] = self
-            await self.state.engine.asgi(scope, receive, send)
+            await self.engine_asgi(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -33,4 +35,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = SandboxApp()
     app.router.default = engine.asgi
     app.state.engine = engine
+    app.engine_asgi = engine.asgi
     return app

@@ -1,4 +1,4 @@
-"""How `sandbox serve` puts responses on the wire: one write per loop turn, in order, and orjson's bytes."""
+"""How `sandbox serve` writes: one write per connection per loop turn, in order, and orjson's bytes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from sandbox.engine import encode_json
-from sandbox.server import CoalescingTransport, http_protocol
+from sandbox.http_protocol import BatchingTransport, turn_of
+from sandbox.server import http_protocol
 from sandbox.store import freeze
 from sandbox.testing import running_server
 
@@ -34,6 +35,12 @@ class FakeTransport:
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
     def get_extra_info(self, name: str, default: object = None) -> object:
         return ("127.0.0.1", 1) if name == "peername" else default
 
@@ -41,7 +48,7 @@ class FakeTransport:
 def test_writes_of_one_turn_go_out_as_one_write_in_order() -> None:
     async def scenario() -> FakeTransport:
         fake = FakeTransport()
-        transport = CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport = BatchingTransport(fake, turn_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
         transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         transport.write(b"body")
         assert fake.writes == []  # nothing sent until the turn ends
@@ -56,10 +63,26 @@ def test_writes_of_one_turn_go_out_as_one_write_in_order() -> None:
     assert fake.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"next"]
 
 
+def test_connections_that_write_in_one_turn_are_flushed_together_in_order() -> None:
+    async def scenario() -> list[FakeTransport]:
+        fakes = [FakeTransport(), FakeTransport()]
+        turn = turn_of(asyncio.get_running_loop())
+        first, second = (BatchingTransport(fake, turn) for fake in fakes)  # type: ignore[arg-type]
+        first.write(b"a1")
+        second.write(b"b1")
+        first.write(b"a2")
+        assert len(turn.writers) == 2  # one entry per connection, one flush callback for the turn
+        await asyncio.sleep(0)
+        assert turn.writers == []
+        return fakes
+
+    assert [fake.writes for fake in asyncio.run(scenario())] == [[b"a1a2"], [b"b1"]]
+
+
 def test_close_sends_what_is_pending_first() -> None:
     async def scenario() -> FakeTransport:
         fake = FakeTransport()
-        transport = CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport = BatchingTransport(fake, turn_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
         transport.write(b"head")
         transport.close()
         await asyncio.sleep(0)  # the scheduled flush finds nothing left
@@ -73,7 +96,7 @@ def test_close_sends_what_is_pending_first() -> None:
 def test_nothing_is_written_to_a_closing_transport() -> None:
     async def scenario() -> FakeTransport:
         fake = FakeTransport()
-        transport = CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport = BatchingTransport(fake, turn_of(asyncio.get_running_loop()))  # type: ignore[arg-type]
         transport.write(b"late")
         fake.closed = True
         await asyncio.sleep(0)
