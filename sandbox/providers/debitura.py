@@ -753,10 +753,7 @@ class Debitura(DebituraWebhooks, Provider):
             return
         if call.operation.operation_id in ("divisionsPost", "divisionsIdPut"):
             body = call.body
-            names: dict[str, str] = call.resources.spec.component_schema("DebtorDto")["properties"]["country"][
-                "x-names"
-            ]
-            draft["country"] = division_country(body["countryCode"], names)
+            draft["country"] = division_country(body["countryCode"], country_names(call))
             if old is not None:
                 for field in DIVISION_OPTIONAL_FIELDS:
                     draft[field] = body.get(field)
@@ -1440,13 +1437,7 @@ def country_number(code: str, names: dict[str, str]) -> int:
 
 
 def division_country(code: str, names: dict[str, str]) -> Record:
-    alpha2 = code.upper()
-    if alpha2 not in names:
-        raise ApiError(
-            ErrorKind.INVALID,
-            f"countryCode is invalid: {as_json(code)} is not an ISO 3166-1 alpha-2 country code.",
-            field="countryCode",
-        )
+    alpha2 = known_country(code, names, "countryCode")
     return {"id": country_number(alpha2, names), "name": names[alpha2], "alpha2": alpha2}
 
 
