@@ -236,16 +236,25 @@ class Router:
             route.operations[operation.method] = operation
         self.routes = sorted(routes.values(), key=lambda r: r.specificity, reverse=True)
         self._static = {r.template: r for r in self.routes if not r.param_names}
-        # Every templated route in one alternation, tried in specificity order by the regex engine itself:
-        # a spec with many resources does not make every request scan its templates one by one in Python.
-        templated = [route for route in self.routes if route.param_names]
-        self._alternatives: list[tuple[Route, int, int]] = []  # route, its first parameter's group, the count
-        parts, group = [], 1
-        for index, route in enumerate(templated):
-            parts.append(f"(?P<r{index}>{route.pattern.pattern})")
-            self._alternatives.append((route, group + 1, len(route.param_names)))
-            group += 1 + len(route.param_names)
-        self._templated = re.compile("|".join(parts)) if parts else None
+        # Templated routes in regex alternations, tried in specificity order by the regex engine itself: a spec
+        # with many resources does not make every request scan its templates one by one in Python. A parameter
+        # never holds a `/`, so a template matches only paths with as many `/` as it has, and one whose last
+        # segment is literal (`/cases/{id}/tasks`) only paths ending in that segment: a request tries only the
+        # templates of its depth whose last segment is its own or holds a parameter.
+        by_ending: dict[int, dict[str | None, list[Route]]] = {}
+        for route in self.routes:
+            if route.param_names:
+                depth, last = route_ending(route.template)
+                by_ending.setdefault(depth, {}).setdefault(last, []).append(route)
+        # Per depth: the alternation for each literal last segment (with the depth's templated endings, in
+        # specificity order), and the one for any other last segment (None when there is no such template).
+        self._templated: dict[int, tuple[dict[str, Alternation], Alternation | None]] = {}
+        for depth, endings in by_ending.items():
+            anywhere = endings.pop(None, [])
+            literal = {
+                last: alternation(sorted(routes + anywhere, key=self.routes.index)) for last, routes in endings.items()
+            }
+            self._templated[depth] = (literal, alternation(anywhere) if anywhere else None)
         self._matched: dict[str, tuple[Route, dict[str, str]] | None] = {}
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -263,13 +272,42 @@ class Router:
         static = self._static.get(path)
         if static is not None:
             return static, {}
-        found = self._templated.fullmatch(path) if self._templated is not None else None
+        at_depth = self._templated.get(path.count("/"))
+        if at_depth is None:
+            return None
+        literal, templated = at_depth
+        if literal:
+            templated = literal.get(path[path.rfind("/") + 1 :], templated)
+        if templated is None:
+            return None
+        pattern, alternatives = templated
+        found = pattern.fullmatch(path)
         if found is None:
             return None
         # The route's own group closes after its parameters', so it is the last group matched.
-        route, first, count = self._alternatives[int(found.lastgroup[1:])]  # type: ignore[index]
+        route, first, count = alternatives[int(found.lastgroup[1:])]  # type: ignore[index]
         values = found.group(*range(first, first + count)) if count > 1 else (found.group(first),)
         return route, dict(zip(route.param_names, values, strict=True))
+
+
+def route_ending(template: str) -> tuple[int, str | None]:
+    """A template's depth (its `/` count) and its last segment when that is literal (None: it holds a parameter)."""
+    last = template[template.rfind("/") + 1 :]
+    return template.count("/"), None if "{" in last else last
+
+
+Alternation = tuple[re.Pattern[str], list[tuple[Route, int, int]]]  # the regex; per alternative: route, group, count
+
+
+def alternation(routes: list[Route]) -> Alternation:
+    """One regex matching any of the routes, tried in their order, and per alternative: its route, the
+    group of its first parameter, its parameter count."""
+    parts, alternatives, group = [], [], 1
+    for index, route in enumerate(routes):
+        parts.append(f"(?P<r{index}>{route.pattern.pattern})")
+        alternatives.append((route, group + 1, len(route.param_names)))
+        group += 1 + len(route.param_names)
+    return re.compile("|".join(parts)), alternatives
 
 
 def compile_template(template: str) -> tuple[re.Pattern[str], list[str]]:

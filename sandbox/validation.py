@@ -3,7 +3,8 @@
 Query, path and header values arrive as strings; they are coerced to the types
 their schemas declare (integers, numbers, booleans, arrays, deepObject maps)
 and then validated with JSON Schema. Bodies are JSON or form-urlencoded (with
-`a[b]=c` / `a[]=x` / `a[0][b]=c` nesting). Any failure is an `ApiError` of
+`a[b]=c` / `a[]=x` / `a[0][b]=c` nesting), YAML, or multipart/form-data (see
+`sandbox.multipart`). Any failure is an `ApiError` of
 kind INVALID naming the field; the operation's handler never runs.
 """
 
@@ -26,6 +27,7 @@ from jsonschema.exceptions import ValidationError
 from sandbox.clock import parse_iso8601
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.messages import describe, missing
+from sandbox.multipart import MULTIPART, parse_multipart
 from sandbox.spec import Operation, Parameter
 
 JSON = "application/json"
@@ -540,7 +542,10 @@ class RequestValidator:
             if media_type not in self.body_validators:
                 accepted = " or ".join(self.body_validators)
                 raise ApiError(ErrorKind.INVALID, f"Unsupported Content-Type '{media_type}': send {accepted}.")
-            data = decode_body(body, media_type, self.operation.body_schemas[media_type])
+            if media_type == MULTIPART:  # the boundary is a parameter of the Content-Type
+                data = parse_multipart(body, content_type or "")
+            else:
+                data = decode_body(body, media_type, self.operation.body_schemas[media_type])
         raise_first_error(self.body_validators[media_type], data, prefix="")
         return data, media_type
 

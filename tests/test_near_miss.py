@@ -23,7 +23,7 @@ MISSES = [
     pytest.param(
         "debitura",
         "GET",
-        "/debitura/v1/cases/x/timelines",
+        "/debitura/v1/case/x/timeline",
         API_KEY,
         "GET /debitura/v1/cases/{id}/timeline",
         id="debitura",

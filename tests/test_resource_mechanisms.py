@@ -5,13 +5,16 @@
 - the `suffix` sort grammar (`due_date_desc`) and cursor pages of a sorted list;
 - `retention`: lists show only records of the last N days of the tenant clock;
 - a nested transaction that raises undoes its own writes, the outer one goes on;
-- a sparse selection's answer is checked for types, not for required members.
+- a sparse selection's answer is checked for types, not for required members;
+- `multipart/form-data` bodies (Debitura's file upload) are validated like any other: text parts as
+  strings, file parts as `UploadedFile`s that keep their bytes, name and type.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -142,3 +145,48 @@ def test_the_router_remembers_paths_and_answers_the_same_past_its_memory() -> No
     long_id = "9" * (spec.REMEMBERED_PATH_LENGTH + 1)
     found = router.match(f"/v1/tasks/{long_id}")
     assert found is not None and found[1] == {"id": long_id} and f"/v1/tasks/{long_id}" not in router._matched
+
+
+def test_a_multipart_form_is_validated_as_its_fields_with_file_parts_keeping_their_bytes() -> None:
+    import httpx
+
+    from sandbox.multipart import UploadedFile
+    from sandbox.validation import RequestValidator
+
+    schema = {
+        "type": "object",
+        "required": ["File"],
+        "properties": {"File": {"type": "string", "format": "binary"}, "Note": {"type": "string", "maxLength": 5}},
+    }
+    operation = Operation(
+        operation_id="upload",
+        method="POST",
+        path="/files",
+        parameters=[],
+        body_schemas={"multipart/form-data": schema},
+        body_required=True,
+        responses={"200": {}},
+    )
+    validator = RequestValidator(operation)
+
+    def parse(**parts: Any) -> Any:
+        request = httpx.Request("POST", "http://sandbox/files", **parts)
+        return validator.parse({}, [], {}, request.read(), request.headers["content-type"]).body
+
+    form = parse(files={"File": ("a.pdf", b"%PDF\x00\xff", "application/pdf")}, data={"Note": "hej"})
+    upload = form["File"]
+    assert isinstance(upload, UploadedFile)
+    assert (upload.content, upload.filename, upload.content_type, form["Note"]) == (
+        b"%PDF\x00\xff",
+        "a.pdf",
+        "application/pdf",
+        "hej",
+    )
+    with pytest.raises(ApiError, match="Note"):
+        parse(files={"File": ("a.pdf", b"x", "application/pdf")}, data={"Note": "too long"})
+    with pytest.raises(ApiError, match="File"):
+        parse(files={"Other": ("a.pdf", b"x", "application/pdf")})
+    with pytest.raises(ApiError, match="well-formed"):
+        validator.parse({}, [], {}, b"not a form", "multipart/form-data; boundary=xyz")
+    with pytest.raises(ApiError, match="boundary"):
+        validator.parse({}, [], {}, b"--x--", "multipart/form-data")

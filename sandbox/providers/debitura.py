@@ -39,6 +39,7 @@ from sandbox.clock import iso8601, parse_iso8601, precise, seconds_of
 from sandbox.errors import ApiError, ErrorKind
 from sandbox.events import WebhookStyle
 from sandbox.messages import as_json
+from sandbox.multipart import UploadedFile
 from sandbox.provider import Call, Provider, Reply, admin_action, handles, hook
 from sandbox.schedule import scheduled
 from sandbox.store import Record, Store
@@ -417,6 +418,7 @@ def announce_advance(call: Call, before: Record, after: Record, amount: float | 
         return
     if amount is not None:
         announce(call, "payment.created", payment_data(after, amount, now), after["id"])
+        record_payment(call, after, payment_data(after, amount, now))
     announce(call, "case.updated", lifecycle_data(after, "Active", "Closed"), after["id"])
     announce(call, "case.closed", case_data(after, closeCode=after.get("closeCode")), after["id"])
 
@@ -506,6 +508,7 @@ class Debitura(DebituraWebhooks, Provider):
         for index, task in enumerate(fixtures.get("tasks", [])):
             where = f"tasks[{index}] (id={task['id']!r})"
             problems.extend(f"{where}: {problem}" for problem in task_problems(task, cases))
+        problems.extend(breadth_fixture_problems(fixtures))
         return problems
 
     # -- delayed work --------------------------------------------------------
@@ -731,6 +734,223 @@ class Debitura(DebituraWebhooks, Provider):
             raise ApiError(ErrorKind.CONFLICT, f"Task {task['id']} was already solved at {task.get('dateSolved')}.")
         solved = {**unscheduled(task), "status": "Solved", "dateSolved": iso8601(call.clock_now)}
         return call.resources.present(call, "tasks", store.put("tasks", solved))
+
+    # -- divisions (create, fetch, replace, delete and archive are declared) ----
+
+    @handles("divisionsGet")
+    def list_divisions(self, call: Call) -> Any:
+        include_archived = call.query.get("includeArchived", False)
+        shown = call.resources.presenter(call, "divisions")
+        divisions = sorted(call.records.collection("divisions").values(), key=created_first)
+        listed = [shown(d) for d in divisions if include_archived or not d.get("isArchived")]
+        return page_of(call, listed, "page", "pageSize", 10, "divisions")
+
+    @hook("divisions", "write")
+    def division_rules(self, call: Call, old: Record | None, draft: Record | None) -> None:
+        """The country from `countryCode`, PUT's replacement of every field, the delete guard."""
+        if draft is None:
+            assert old is not None
+            refuse_busy_division(call.records, old)
+            return
+        if call.operation.operation_id in ("divisionsPost", "divisionsIdPut"):
+            body = call.body
+            draft["country"] = division_country(body["countryCode"], country_names(call))
+            if old is not None:
+                for field in DIVISION_OPTIONAL_FIELDS:
+                    draft[field] = body.get(field)
+                refuse_taken_division_name(call, old, draft["companyName"])
+        if old is not None:
+            draft["updatedUtc"] = call.resources.timestamp(call)
+
+    # -- payments (the lists are declared) ---------------------------------------
+
+    @hook("payments", "present")
+    def show_payment(self, call: Call, payment: Record) -> Record:
+        """A payment with its case as it is now (lifecycle and reference)."""
+        shown = {key: value for key, value in payment.items() if key != "caseId"}
+        case = call.records.get("cases", payment["caseId"]) if "caseId" in payment else None
+        if case is not None:
+            shown["invoice"] = {
+                "status": case.get("lifecycle"),
+                "reference": case.get("reference"),
+                "invoiceId": case["id"],
+            }
+        return shown
+
+    @hook("payments", "visible")
+    def payments_of_existing_cases(self, call: Call) -> Any:
+        store = call.records
+        return lambda payment: store.get("cases", payment["invoice"]["invoiceId"]) is not None
+
+    @handles("paymentsIdGet")
+    def get_payment(self, call: Call) -> Any:
+        payment = call.resources.find(call, "payments")
+        if call.records.get("cases", payment["caseId"]) is None:
+            raise call.resources.resource("payments").not_found.error(id=call.path["id"])
+        return call.resources.present(call, "payments", payment)
+
+    # -- users, contracts, a case's exclusive period and validation --------------
+
+    @handles("usersGet")
+    def list_users(self, call: Call) -> Any:
+        users = [
+            {"id": u["id"], "name": u.get("name"), "email": u.get("email")}
+            for u in call.records.collection("users").values()
+        ]
+        return page_of(call, users, "Page", "PageSize", 50, "users")
+
+    @handles("contractsDebtCollectionStatusGet")
+    def contract_status(self, call: Call) -> Any:
+        return sdca_status(call.records)
+
+    @handles("casesIdContractStatusGet")
+    def case_contract_status(self, call: Call) -> Any:
+        case = call.resources.find(call, "cases")
+        sdca = sdca_status(call.records)
+        partner_name = (case.get("collectionPartner") or {}).get("name")
+        poa = poa_status(call.records, partner_name) if partner_name else None
+        return {
+            "sdca": {key: sdca[key] for key in ("signed", "requiresResigning", "solutionUrl")},
+            "poa": poa,
+            "pricingAppendix": None,
+            "collectionPartnerName": partner_name,
+            "needsPoaSigning": poa is not None and (not poa["signed"] or poa["requiresResigning"]),
+        }
+
+    @handles("casesIdExclusivePeriodGet")
+    def exclusive_period(self, call: Call) -> Any:
+        return exclusive_period_of(call.resources.find(call, "cases"), call.clock_now)
+
+    @handles("casesIdValidationGet")
+    def case_validation(self, call: Call) -> Any:
+        return validation_of(call.records, call.resources.find(call, "cases"))
+
+    # -- quote requests and quotes (read-only, from the fixtures) --------------------
+
+    @handles("casesIdQuoteRequestsGet")
+    def list_quote_requests(self, call: Call) -> Any:
+        store, case = call.records, call.resources.find(call, "cases")
+        leads = grouped(store, "quoteRequests", "caseId").get(case["id"], [])
+        return {"quoteRequests": [lead_summary(lead, len(quotes_of(store, lead["id"]))) for lead in leads]}
+
+    @handles("casesIdQuoteRequestsQuoteRequestIdGet")
+    def get_quote_request(self, call: Call) -> Any:
+        lead = quote_request_of(call)
+        return lead_detail(lead, len(quotes_of(call.records, lead["id"])))
+
+    @handles("casesIdQuoteRequestsQuoteRequestIdQuotesGet")
+    def list_quotes(self, call: Call) -> Any:
+        lead = quote_request_of(call)
+        return {"quotes": [quote_summary(quote) for quote in quotes_of(call.records, lead["id"])]}
+
+    @handles("casesIdQuoteRequestsQuoteRequestIdQuotesQuoteIdGet")
+    def get_quote(self, call: Call) -> Any:
+        lead = quote_request_of(call)
+        quote = call.records.get("quotes", call.path["quoteId"].lower())
+        if quote is None or quote["quoteRequestId"] != lead["id"]:
+            raise ApiError(
+                ErrorKind.NOT_FOUND,
+                f"Quote request {lead['id']} has no quote {call.path['quoteId']}.",
+                code="QuoteNotFound",
+            )
+        return quote_detail(quote)
+
+    # -- case files (GET /cases/{id}/files is declared) ------------------------------
+
+    @handles("casesIdFilesPost")
+    def upload_file(self, call: Call) -> Any:
+        case = call.resources.find(call, "cases")
+        form = call.body
+        upload = checked_upload(form["File"])
+        document_type = form.get("DocumentType") or DEFAULT_DOCUMENT_TYPE
+        if document_type not in DOCUMENT_TYPES:
+            raise ApiError(
+                ErrorKind.INVALID,
+                f"DocumentType is invalid: {as_json(document_type)}; use one of {', '.join(DOCUMENT_TYPES)}.",
+                field="DocumentType",
+            )
+        files = call.resources.resource("files")
+        file_id, stamp = call.resources.new_id(call.records, files), call.resources.timestamp(call)
+        stored = call.records.insert(
+            "files",
+            {
+                "id": file_id,
+                "dateCreated": stamp,
+                "dateUpdated": stamp,
+                "caseId": case["id"],
+                "entityType": "Invoice",
+                "entityId": case["id"],
+                "fileName": upload.filename,
+                "url": f"{APP_URL}/Files/Download/{file_id}",
+                "description": form.get("Description"),
+                "documentType": document_type,
+            },
+        )
+        return call.resources.present(call, files, stored)
+
+    # -- coverage, eligibility and the case preview (GET /coverage and /coverage/{id} are declared) --
+
+    @handles("coverageSearchGet")
+    def search_coverage(self, call: Call) -> Any:
+        wanted = call.query["q"].strip().casefold()
+        for jurisdiction in sorted(call.records.collection("jurisdictions").values(), key=lambda j: j["id"]):
+            names = (jurisdiction.get("jurisdiction"), jurisdiction.get("country"), jurisdiction.get("countryAlpha2"))
+            if any(isinstance(name, str) and name.casefold() == wanted for name in names):
+                return call.resources.present(call, "jurisdictions", jurisdiction)
+        raise ApiError(
+            ErrorKind.NOT_FOUND, f"No jurisdiction matches {as_json(call.query['q'])}.", code="JurisdictionNotFound"
+        )
+
+    @handles("coveragesearchGet")
+    def search_coverage_colon(self, call: Call) -> Any:
+        return self.search_coverage(call)
+
+    @handles("coverageCheckEligibilityPost")
+    def check_eligibility(self, call: Call) -> Any:
+        body, names = call.body, country_names(call)
+        check_debtor_type(body["debtorType"], "debtorType")
+        check_currency(body["currencyCode"], "currencyCode")
+        country = known_country(body["countryAlpha2"], names, "countryAlpha2")
+        state = us_state(country, body.get("stateAlpha2"), "stateAlpha2")
+        jurisdiction = jurisdiction_for(call.records, country, state)
+        partner = first_partner(jurisdiction)
+        return {
+            "isEligible": partner is not None,
+            "jurisdiction": jurisdiction_info(jurisdiction),
+            "partner": None if partner is None else {"id": partner["partnerId"], "name": partner.get("partnerName")},
+            "powerOfAttorneyStatus": None if partner is None else poa_of(partner, with_terms=True),
+            "errorMessage": None if partner is not None else no_partner_message(country),
+        }
+
+    @handles("casesPreviewPost")
+    def preview_case(self, call: Call) -> Any:
+        body, store, names = call.body, call.records, country_names(call)
+        amount = finite(body, "amountToRecover") or 0.0
+        if amount <= 0:
+            raise ApiError(ErrorKind.INVALID, "amountToRecover must be greater than 0.", field="amountToRecover")
+        check_currency(body["currencyCode"], "currencyCode")
+        debtor = body["debtor"]
+        check_debtor_type(debtor["type"], "debtor.type")
+        country = known_country(debtor["countryAlpha2"], names, "debtor.countryAlpha2")
+        state = us_state(country, debtor.get("stateAlpha2"), "debtor.stateAlpha2")
+        check_age_buckets(body)
+        surcharge = age_surcharge(body, amount, call.clock_now)
+        jurisdiction = jurisdiction_for(store, country, state)
+        partner = first_partner(jurisdiction)
+        signed = contract_signed(store)
+        return {
+            "result": {
+                "isEligible": partner is not None,
+                "ineligibilityReason": None if partner is not None else no_partner_message(country),
+                "partnerAssignment": None if partner is None else partner_assignment(store, partner),
+                "requiredActions": [] if signed else [missing_contract_action()],
+                "jurisdiction": None if jurisdiction is None else jurisdiction_dto(jurisdiction),
+                "pricingPreview": None if partner is None else pricing_preview(body["currencyCode"], surcharge),
+                "requiresKycVerification": False,
+                "hasKycOnFile": True,
+                "signingHandoff": None if signed else {"combinedSigningUrl": SIGNING_URL},
+            }
+        }
 
 
 def new_chat(call: Call, case: Record, role: int, message: str, user: Record) -> Record:
@@ -1196,3 +1416,441 @@ def partner_user(store: Store, case: Record) -> Record:
         "lastName": None if partner.get("name") else "partner",
         "email": partner.get("officeEmail"),
     }
+
+
+# -- breadth: divisions, payments, users, contracts, coverage, quote requests ------------
+
+DIVISION_OPTIONAL_FIELDS = ("registrationNumber", "address", "zipCode", "state", "officeEmail", "officePhone")
+ENDED_LIFECYCLES = ("Closed", "Merged")
+TERMS_URL = f"{APP_URL}/CreditorContracts/Download/DebtCollectionAgreement"
+EXCLUSIVE_DAYS = 180  # the period when a case names no exclusivePeriodEndDate
+BASE_SUCCESS_FEE = 20.0
+# What each request for information is about, by the task that asks for it (GET /cases/{id}/validation).
+VALIDATION_AREAS = {"MoreInfoNeeded": "CaseInformation", "ClientInputRequired": "CreditorInput"}
+DEBTOR_TYPES = ("Company", "Private")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def page_of(call: Call, items: list[Any], position: str, size: str, default_size: int, member: str) -> Record:
+    """One page of `items` with Debitura's page metadata; `position` and `size` name the query parameters."""
+    per_page, number = call.query.get(size, default_size), call.query.get(position, 1)
+    window = items[(number - 1) * per_page : number * per_page]
+    page = {
+        "totalResults": len(items),
+        "pageSize": per_page,
+        "currentPage": number,
+        "responseCount": len(window),
+        "totalPages": -(-len(items) // per_page),
+    }
+    return {"page": page, member: window}
+
+
+def created_first(division: Record) -> tuple[float, str]:
+    return (seconds_of(division.get("createdUtc")), division["id"])
+
+
+def country_number(code: str, names: dict[str, str]) -> int:
+    """A country's id: its position (from 1) among the sorted ISO codes the sandbox knows."""
+    return sorted(names).index(code) + 1
+
+
+def division_country(code: str, names: dict[str, str]) -> Record:
+    alpha2 = known_country(code, names, "countryCode")
+    return {"id": country_number(alpha2, names), "name": names[alpha2], "alpha2": alpha2}
+
+
+def refuse_taken_division_name(call: Call, old: Record, name: str) -> None:
+    """PUT documents no 422: another division's name is a 400 there (creation's 422 is the key's refusal)."""
+    resource = call.resources.resource("divisions")
+    owner = call.resources.by_key(call.records, resource, "companyName", name)
+    if owner is not None and owner["id"] != old["id"]:
+        raise ApiError(
+            ErrorKind.INVALID,
+            f"Another division of the account is already named {as_json(name)}.",
+            field="companyName",
+            code="DuplicateDivisionName",
+        )
+
+
+def refuse_busy_division(store: Store, division: Record) -> None:
+    busy = [
+        case.get("reference") or case["id"]
+        for case in store.collection("cases").values()
+        if (case.get("creditorDivisionId") or "").lower() == division["id"]
+        and case.get("lifecycle") not in ENDED_LIFECYCLES
+    ]
+    if busy:
+        raise ApiError(
+            ErrorKind.CONFLICT,
+            f"Division {division['id']} has active cases ({', '.join(sorted(busy))}); archive it instead.",
+            code="DivisionHasActiveCases",
+        )
+
+
+def record_payment(call: Call, case: Record, data: Record) -> None:
+    """Store the payment a `payment.created` event reports, under the event's `paymentId`."""
+    invoice = {"status": case.get("lifecycle"), "reference": case.get("reference"), "invoiceId": case["id"]}
+    payment = {
+        "id": data["paymentId"],
+        "dateCreated": iso8601(call.clock_now),
+        "dateUpdated": None,
+        "date": data["paymentDate"],
+        "grossAmount": data["amount"],
+        "recipient": "Partner",
+        "method": "Bank transfer",
+        "currency": case.get("currency"),
+        "invoice": invoice,
+        "caseId": case["id"],
+    }
+    call.records.insert("payments", payment)
+
+
+def sdca_status(store: Store) -> Record:
+    """The account's Debt Collection Agreement: unsigned (a new version to re-sign) while SignContract is open."""
+    if contract_signed(store):
+        return {
+            "signed": True,
+            "requiresResigning": False,
+            "invalidationReason": "None",
+            "termsUrl": TERMS_URL,
+            "solutionUrl": None,
+        }
+    return {
+        "signed": False,
+        "requiresResigning": True,
+        "invalidationReason": "NewVersion",
+        "termsUrl": None,
+        "solutionUrl": SIGNING_URL,
+    }
+
+
+def partners_named(store: Store, name: str) -> Record | None:
+    for jurisdiction in store.collection("jurisdictions").values():
+        for partner in jurisdiction.get("partners") or []:
+            if partner.get("partnerName") == name:
+                return partner
+    return None
+
+
+def poa_of(partner: Record, with_terms: bool = False) -> Record:
+    status = {"signed": bool(partner.get("signed")), "requiresResigning": bool(partner.get("requiresResigning"))}
+    if with_terms:
+        status.update(invalidationReason=partner.get("invalidationReason"), termsUrl=partner.get("termsUrl"))
+    status["solutionUrl"] = partner.get("solutionUrl")
+    return status
+
+
+def poa_status(store: Store, partner_name: str) -> Record:
+    partner = partners_named(store, partner_name)
+    return poa_of(partner) if partner is not None else {"signed": True, "requiresResigning": False, "solutionUrl": None}
+
+
+def exclusive_period_of(case: Record, now: datetime) -> Record:
+    start = case.get("dateCollectionStarted")
+    if not start:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Case {case.get('reference') or case['id']} has no exclusive period: collection has not started.",
+            code="ExclusivePeriodNotFound",
+        )
+    end = case.get("exclusivePeriodEndDate") or iso8601(parse_iso8601(start) + timedelta(days=EXCLUSIVE_DAYS))
+    ends = parse_iso8601(end)
+    expired = case.get("lifecycle") in ENDED_LIFECYCLES or ends <= now
+    return {
+        "engagementStartDate": start,
+        "currentEndDate": end,
+        "daysRemaining": math.floor((ends - now).total_seconds() / 86400),
+        "status": "Expired" if expired else "Active",
+        "extensions": [],
+    }
+
+
+def validation_of(store: Store, case: Record) -> Record:
+    asks = [
+        task
+        for task in reversed(tasks_of(store, case["id"]))
+        if task.get("status") == "Open" and task.get("type") in VALIDATION_AREAS
+    ]
+    replies = [chat for chat in chats_of(store, case["id"]) if chat.get("role") == 1]
+    return {
+        "needsInfo": case.get("lifecycle") == NEEDS_INFO,
+        "creditorRespondedAt": replies[-1].get("dateCreated") if replies else None,
+        "items": [
+            {
+                "resolutionArea": VALIDATION_AREAS[task["type"]],
+                "description": task.get("description") or task.get("title"),
+            }
+            for task in asks
+        ],
+    }
+
+
+def grouped(store: Store, collection: str, field: str) -> dict[Any, list[Record]]:
+    """A collection's records by `field`, each group oldest first (then by id); rebuilt after a change."""
+
+    def build(store: Store) -> dict[Any, list[Record]]:
+        groups: dict[Any, list[Record]] = defaultdict(list)
+        for record in sorted(
+            store.collection(collection).values(), key=lambda r: (seconds_of(r.get("dateCreated")), r["id"])
+        ):
+            groups[record.get(field)].append(record)
+        return groups
+
+    return store.derived(f"{collection}-by-{field}", build, watches=(collection,))
+
+
+def quotes_of(store: Store, lead_id: str) -> list[Record]:
+    return grouped(store, "quotes", "quoteRequestId").get(lead_id, [])
+
+
+def quote_request_of(call: Call) -> Record:
+    """The quote request the path names, of the case it names (404 for either)."""
+    case = call.resources.find(call, "cases")
+    wanted = call.path["quoteRequestId"]
+    lead = call.records.get("quoteRequests", wanted.lower())
+    if lead is None or lead["caseId"] != case["id"]:
+        raise ApiError(
+            ErrorKind.NOT_FOUND,
+            f"Case {case.get('reference') or case['id']} has no quote request {wanted}.",
+            code="QuoteRequestNotFound",
+        )
+    return lead
+
+
+LEAD_DATES = (
+    "dateCreated",
+    "dateQualified",
+    "leadsDoneOffered",
+    "dateReminderSent",
+    "dateReminderTwoSent",
+    "dateOutcomeSelected",
+)
+
+
+def lead_summary(lead: Record, quotes: int) -> Record:
+    head = {"quoteRequestId": lead["id"], "caseId": lead["caseId"]}
+    head.update({key: lead.get(key) for key in ("status", "leadFlowStatus", "quoteType", "maxQuotes")})
+    head.update(currentQuotesCount=quotes, outcome=lead.get("outcome"), purpose=lead.get("purpose"))
+    return {**head, **{key: lead.get(key) for key in LEAD_DATES}}
+
+
+def lead_detail(lead: Record, quotes: int) -> Record:
+    head = {"quoteRequestId": lead["id"], "caseId": lead["caseId"]}
+    head.update({key: lead.get(key) for key in ("status", "leadFlowStatus", "quoteType", "maxQuotes")})
+    head.update(
+        currentQuotesCount=quotes, isMaxBidCountReached=quotes >= lead["maxQuotes"], outcome=lead.get("outcome")
+    )
+    head.update(request=lead.get("request"), existingFees=lead.get("existingFees"))
+    return {**head, **{key: lead.get(key) for key in LEAD_DATES}}
+
+
+def quote_summary(quote: Record) -> Record:
+    pricing = quote.get("pricing") or {}
+    return {
+        "quoteId": quote["id"],
+        **{key: quote.get(key) for key in ("quoteRequestId", "partnerId", "partnerName", "status", "agreementType")},
+        "hourlyRate": pricing.get("hourlyRate"),
+        "hourlyEstimated": pricing.get("hourlyEstimated"),
+        "flatFeeEstimate": pricing.get("flatFeeEstimate"),
+        "successFee": pricing.get("successFeeFee"),
+        "hybridEstimate": pricing.get("hybridEstimate"),
+        **{key: quote.get(key) for key in ("proposedSolution", "partnerWhyUsSection", "phase", "offerNature")},
+        "currency": quote.get("currency"),
+        "dateCreated": quote["dateCreated"],
+    }
+
+
+def quote_detail(quote: Record) -> Record:
+    fields = (
+        "quoteRequestId",
+        "partnerId",
+        "partnerName",
+        "status",
+        "agreementType",
+        "pricing",
+        "currency",
+        "proposedSolution",
+        "feeComments",
+        "partnerWhyUsSection",
+        "fullQuoteLink",
+        "dateCreated",
+        "dateUpdated",
+    )
+    return {"quoteId": quote["id"], **{key: quote.get(key) for key in fields}}
+
+
+def country_names(call: Call) -> dict[str, str]:
+    names: dict[str, str] = call.resources.spec.component_schema("DebtorDto")["properties"]["country"]["x-names"]
+    return names
+
+
+def known_country(code: str, names: dict[str, str], field: str) -> str:
+    alpha2 = code.strip().upper()
+    if alpha2 not in names:
+        raise ApiError(
+            ErrorKind.INVALID,
+            f"{field} is invalid: {as_json(code)} is not an ISO 3166-1 alpha-2 country code.",
+            field=field,
+        )
+    return alpha2
+
+
+def us_state(country: str, state: str | None, field: str) -> str | None:
+    if state:
+        return state.strip().upper()
+    if country == UNITED_STATES:
+        raise ApiError(
+            ErrorKind.INVALID, f"{field} is missing: it is required for a debtor in the United States.", field=field
+        )
+    return None
+
+
+def check_debtor_type(value: str, field: str) -> None:
+    if value not in DEBTOR_TYPES:
+        raise ApiError(
+            ErrorKind.INVALID, f"{field} is invalid: {as_json(value)} is not Company or Private.", field=field
+        )
+
+
+def check_currency(value: str, field: str) -> None:
+    if not _CURRENCY.match(value):
+        raise ApiError(ErrorKind.INVALID, f"{field} is invalid: {as_json(value)} is not an ISO 4217 code.", field=field)
+
+
+def jurisdiction_for(store: Store, country: str, state: str | None) -> Record | None:
+    """The debtor's jurisdiction: its state's, else its country's, else the rest of the world's."""
+    jurisdictions = sorted(store.collection("jurisdictions").values(), key=lambda j: j["id"])
+    candidates = ((country, state), (country, None), (None, None))
+    for wanted_country, wanted_state in candidates:
+        for jurisdiction in jurisdictions:
+            if (
+                jurisdiction.get("countryAlpha2") == wanted_country
+                and jurisdiction.get("usStateAlpha2") == wanted_state
+            ):
+                return jurisdiction
+    return None
+
+
+def first_partner(jurisdiction: Record | None) -> Record | None:
+    partners = (jurisdiction or {}).get("partners") or []
+    return partners[0] if partners else None
+
+
+def no_partner_message(country: str) -> str:
+    return f"We don't have an exclusive pre-legal partner in the provided jurisdiction ({country})."
+
+
+def jurisdiction_info(jurisdiction: Record | None) -> Record | None:
+    if jurisdiction is None:
+        return None
+    return {
+        "id": jurisdiction["jurisdictionId"],
+        "name": jurisdiction.get("jurisdiction"),
+        "country": jurisdiction.get("country"),
+        "countryAlpha2": jurisdiction.get("countryAlpha2"),
+        "usStateAlpha2": jurisdiction.get("usStateAlpha2"),
+    }
+
+
+def jurisdiction_dto(jurisdiction: Record) -> Record:
+    return {
+        "id": jurisdiction["jurisdictionId"],
+        "name": jurisdiction.get("jurisdiction"),
+        "countryAlpha2": jurisdiction.get("countryAlpha2"),
+        "stateAlpha2": jurisdiction.get("usStateAlpha2"),
+    }
+
+
+def partner_assignment(store: Store, partner: Record) -> Record:
+    """The partner, with the country of the first jurisdiction (by id) that lists it."""
+    home = None
+    for jurisdiction in sorted(store.collection("jurisdictions").values(), key=lambda j: j["id"]):
+        if any(p.get("partnerId") == partner["partnerId"] for p in jurisdiction.get("partners") or []):
+            home = jurisdiction.get("countryAlpha2")
+            break
+    return {
+        "collectionPartnerId": partner["partnerId"],
+        "partnerName": partner.get("partnerName"),
+        "partnerCountry": home,
+    }
+
+
+def missing_contract_action() -> Record:
+    return {
+        "type": MISSING_CONTRACT,
+        "message": "Sign the Standard Debt Collection Agreement (your open SignContract task) before submitting cases.",
+        "solutionUrl": SIGNING_URL,
+        "isBlocking": True,
+    }
+
+
+def age_surcharge(body: Record, amount: float, now: datetime) -> float:
+    """Percentage points for aged claims: Debitura's blended formula over the age buckets, or from `dueDate`."""
+    buckets = [body.get(name) for name in AGE_BUCKETS[1:]]
+    due = body.get("dueDate")
+    if due is not None and any(value is not None for value in buckets):
+        raise ApiError(
+            ErrorKind.INVALID, "dueDate cannot be combined with the amountToRecoverOver… fields.", field="dueDate"
+        )
+    if due is not None:
+        due_at = parse_iso8601(parse_flexible(due, "dueDate") or "")
+        if due_at > now:
+            raise ApiError(ErrorKind.INVALID, "dueDate cannot be in the future.", field="dueDate")
+        overdue_days = (now - due_at).days
+        return 20.0 if overdue_days > 730 else 10.0 if overdue_days > 365 else 0.0
+    over12 = finite(body, "amountToRecoverOver12Months") or 0.0
+    over24 = finite(body, "amountToRecoverOver24Months") or 0.0
+    return round(((over12 - over24) * 10 + over24 * 20) / amount, 2)
+
+
+def pricing_preview(currency: str, surcharge: float) -> Record:
+    total = round(BASE_SUCCESS_FEE + surcharge, 2)
+    return {
+        "baseSuccessFeePercentage": BASE_SUCCESS_FEE,
+        "ageSurchargePercentage": surcharge,
+        "totalSuccessFeePercentage": total,
+        "currencyCode": currency.upper(),
+        "pricingSource": "Standard agreement",
+        "pricingSourceDescription": f"{total:g}% success fee under your standard agreement.",
+    }
+
+
+def breadth_fixture_problems(fixtures: dict[str, list[Record]]) -> list[str]:
+    """Jurisdictions whose key is not their jurisdictionId (GET /coverage/{id} looks them up by it)."""
+    return [
+        f"jurisdictions[{index}] (id={record['id']!r}): field 'jurisdictionId': it must equal id ({record['id']})"
+        for index, record in enumerate(fixtures.get("jurisdictions", []))
+        if record.get("jurisdictionId") != record.get("id")
+    ]
+
+
+DOCUMENT_TYPES = (
+    "OriginalInvoice",
+    "DebtorDocuments",
+    "CreditorDocuments",
+    "PartnerDocuments",
+    "DemandLetter",
+    "Miscellaneous",
+)
+DEFAULT_DOCUMENT_TYPE = "OriginalInvoice"
+FILE_EXTENSIONS = (".pdf", ".xls", ".xlsx", ".csv", ".txt", ".jpg", ".jpeg", ".png", ".gif")
+MAX_FILE_BYTES = 25 * 1024 * 1024
+
+
+def checked_upload(value: str) -> UploadedFile:
+    """The form's `File`, refused when it is no file, empty, too large (413) or of a type Debitura refuses (415)."""
+    if not isinstance(value, UploadedFile):
+        raise ApiError(ErrorKind.INVALID, "File must be a file (a form part with a file name).", field="File")
+    if not value:
+        raise ApiError(ErrorKind.INVALID, f"File {as_json(value.filename)} is empty.", field="File", code="EmptyFile")
+    if len(value) > MAX_FILE_BYTES:
+        raise ApiError(ErrorKind.PAYLOAD_TOO_LARGE, "File is larger than 25 MB.", field="File", code="FileTooLarge")
+    if not value.filename.lower().endswith(FILE_EXTENSIONS):
+        raise ApiError(
+            ErrorKind.INVALID,
+            f"File {as_json(value.filename)} is not of an accepted type ({', '.join(FILE_EXTENSIONS)}).",
+            field="File",
+            code="UnsupportedFileType",
+            status=415,
+        )
+    return value
