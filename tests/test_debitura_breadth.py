@@ -107,6 +107,14 @@ def test_a_created_division_is_what_the_next_calls_see_and_only_its_credential(w
     assert HOTELS not in division_names(other)
 
 
+def test_a_case_filed_under_a_new_division_shows_its_name(signed: World) -> None:
+    division = signed.post("/divisions", division_body()).json()
+    created = signed.post("/cases", case_body(creditorDivisionId=division["id"].upper()))
+    assert created.status_code == 200, created.text
+    shown = signed.get(f"/cases/{created.json()['id']}").json()["creditor"]["division"]
+    assert shown == {"id": division["id"], "name": division["companyName"]}
+
+
 def test_put_replaces_every_field_and_stamps_the_update(world: World) -> None:
     division = world.post("/divisions", division_body(officePhone="+45 1", zipCode="5000")).json()
     world.advance_clock(60)
@@ -236,6 +244,8 @@ def test_a_test_case_paid_through_the_helpers_has_the_payment_its_event_reports(
     assert signed.delete(f"/test/cases/{case['id']}").status_code == 204
     assert api_error(signed.get(f"/Payments/{payment['id']}")) == "PaymentNotFound"
     assert payment["id"] not in [p["id"] for p in signed.get("/Payments", PageSize=100).json()["payments"]]
+    stored = signed.client.get(f"{signed.admin}/state").json()["providers"]["debitura"]["collections"]
+    assert payment["id"] not in [p["id"] for p in stored["payments"]]  # gone with its case, not only hidden
 
 
 def test_a_refused_advance_registers_no_payment(world: World) -> None:

@@ -1133,14 +1133,16 @@ def new_reference(case_id: str, taken: Container[str]) -> str:
 
 
 def creditor_of(call: Call, division_id: str | None) -> Record | None:
-    """The account's profile as a case shows it, with the division (named as another case names it)."""
+    """The account's profile as a case shows it, with the division (its `companyName`, or as another case names it)."""
     creditor = next(iter(call.records.collection("creditors").values()), None)
     if creditor is None:
         return None
     shown: Record = {
         key: creditor.get(key) for key in call.resources.spec.component_schema("CreditorDto")["properties"]
     }
-    if division_id:
+    if division_id and (division := call.records.get("divisions", division_id)) is not None:
+        shown["division"] = {"id": division_id, "name": division["companyName"]}
+    elif division_id:
         divisions = (
             (case.get("creditor") or {}).get("division") or {} for case in call.records.collection("cases").values()
         )
@@ -1196,7 +1198,16 @@ LATEST_DELETED = "latest"
 
 
 def delete_cases(store: Store, case_ids: list[str], kept: int) -> None:
-    """Delete test cases with their chats, tasks and events; remember the newest `kept` deleted ids."""
+    """Delete test cases with their chats, tasks, payments, files and events; remember the newest `kept` ids."""
+    deleted = set(case_ids)
+    attached = [
+        (collection, record["id"])
+        for collection in ("payments", "files")
+        for record in store.collection(collection).values()
+        if record.get("caseId") in deleted
+    ]
+    for collection, key in attached:
+        store.remove(collection, key)
     for case_id in case_ids:
         for collection, records in (("chats", chats_of(store, case_id)), ("tasks", tasks_of(store, case_id))):
             for record in records:
