@@ -10,7 +10,9 @@ Replies are what a journal entry costs most, so they are kept within a budget
 shared by every tenant of the server (`ResponseBudget`, `--journal-responses`):
 the replies of the newest N calls across the server are kept; an older entry
 keeps everything else and its `response` becomes None (the HAR export then
-says the body was not kept).
+says the body was not kept). An entry that leaves its journal (beyond the
+journal's limit, or cleared) lets its reply go at once: the budget never
+keeps a reply nothing can read.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Any
 from sandbox.clock import iso8601
 
 DEFAULT_JOURNAL_LIMIT = 1000
-# Replies kept across the server: about 1.2 KiB each, so 10,000 are ~12 MiB, and cover the
-# whole journal of ten tenants at the default limit.
+# Replies kept across the server, covering the whole journal of ten tenants at the default limit.
+# A reply costs what its body's objects do: ~1.2 KiB when it shows records shared with the store
+# (10,000: ~12 MiB), tens of KiB for a page of 100 records presented afresh (Wethod's lists).
 DEFAULT_JOURNAL_RESPONSES = 10_000
 NOT_KEPT = None  # an entry's `response` once the budget let it go
 SECRET_HEADERS = frozenset({"authorization", "xapikey", "x-api-key", "proxy-authorization"})
@@ -66,7 +69,13 @@ class Journal:
         headers cost about 1 µs a call (objects the GC walks; orjson's 8 KiB buffer per body).
         With a `ResponseBudget`, the reply is kept only while it is among the server's newest.
         """
-        self._entries.append(entry)
+        entries = self._entries
+        if len(entries) == entries.maxlen:  # the oldest falls out: nothing will read its reply again
+            if not entries:  # a journal that keeps nothing
+                entry["response"] = NOT_KEPT
+                return
+            entries[0]["response"] = NOT_KEPT
+        entries.append(entry)
         if self._responses is not None:
             self._responses.keep(entry)
 
@@ -85,6 +94,8 @@ class Journal:
         return list(self._entries)
 
     def clear(self) -> None:
+        for entry in self._entries:
+            entry["response"] = NOT_KEPT  # the budget may still hold the entry: not its reply
         self._entries.clear()
 
     @property
