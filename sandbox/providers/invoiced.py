@@ -237,9 +237,7 @@ class Invoiced(InvoicedEvents, Provider):
             for item in invoice["items"]:
                 item["amount"] = money(item["quantity"] * item["unit_cost"])
             invoice["subtotal"] = money(sum(item["amount"] for item in invoice["items"]))
-            discounts, taxes = invoice.get("discounts") or [], invoice.get("taxes") or []
-            adjustment = sum(entry["amount"] for entry in discounts) - sum(entry["amount"] for entry in taxes)
-            invoice["total"] = money(invoice["subtotal"] - adjustment)
+            invoice["total"] = money(invoice["subtotal"] - discounted(invoice))
             invoice["_closed"] = bool(invoice.get("closed")) and status != "paid"
         for payment in fixtures.get("payments", []):
             if payment["voided"]:
@@ -331,7 +329,7 @@ class Invoiced(InvoicedEvents, Provider):
             return
         body = call.body
         if body.get("autopay") is True:
-            raise invalid("AutoPay cannot be enabled: this account has no payment method that supports it.", "autopay")
+            raise autopay_refused()
         for field, value in body.items():
             if isinstance(value, str) and field in UPPER_FIELDS:
                 draft[field] = value.strip().upper()
@@ -401,7 +399,7 @@ class Invoiced(InvoicedEvents, Provider):
         if draft is None:
             return
         if (call.body or {}).get("autopay") is True:
-            raise invalid("AutoPay cannot be enabled: this account has no payment method that supports it.", "autopay")
+            raise autopay_refused()
         if old is None:
             self.new_invoice(call, draft)
         elif not removing:
@@ -561,6 +559,11 @@ def number(call: Call, collection: str, draft: Record) -> None:
     draft["number"] = f"{NUMBERED[collection]}-{counter:04d}"
 
 
+def autopay_refused() -> ApiError:
+    """Customers and invoices refuse `autopay: true` alike (the sandbox models no payment method for AutoPay)."""
+    return invalid("AutoPay cannot be enabled: this account has no payment method that supports it.", "autopay")
+
+
 def refuse_parent_cycle(store: Store, customer_id: int, parent_id: int) -> None:
     """A customer may not be its own parent, nor an ancestor of its parent (the spec's decision)."""
     seen: set[int] = set()
@@ -616,10 +619,15 @@ def build_items(requested: list[Record], existing: dict[int, Record], now: int) 
 
 
 def number_items(store: Store, items: list[Record]) -> list[Record]:
-    for item in items:
-        if item["id"] is None:
-            item["id"] = store.next_id("line_items")
-    return items
+    return with_new_ids(store, "line_items", items)
+
+
+def with_new_ids(store: Store, sequence: str, entries: list[Record]) -> list[Record]:
+    """Entries without an id get the next ones of `sequence` (line items, discounts, taxes)."""
+    for entry in entries:
+        if entry["id"] is None:
+            entry["id"] = store.next_id(sequence)
+    return entries
 
 
 def subtotal_of(items: list[Record]) -> int | float:
@@ -628,16 +636,20 @@ def subtotal_of(items: list[Record]) -> int | float:
 
 def invoice_total(items: list[Record], adjustments: Mapping[str, list[Record]]) -> int | float:
     """The subtotal, less the discounts, plus the taxes (Invoiced's order; rates and coupons are not modelled)."""
-    discounts = sum(discount["amount"] for discount in adjustments["discounts"])
-    taxes = sum(tax["amount"] for tax in adjustments["taxes"])
-    total = checked_money(subtotal_of(items) - discounts + taxes, "items")
+    total = checked_money(subtotal_of(items) - discounted(adjustments), "items")
     if total < 0:
-        field = "discounts" if discounts else "items"
+        field = "discounts" if adjustments["discounts"] else "items"
         raise invalid(f"The invoice total cannot be negative (it would be {total}).", field)
     return total
 
 
 ADJUSTMENT_OBJECTS = {"discounts": "discount", "taxes": "tax"}
+
+
+def discounted(adjustments: Mapping[str, Any]) -> int | float:
+    """What an invoice's discounts take off its subtotal, less what its taxes add."""
+    discounts = sum(entry["amount"] for entry in adjustments.get("discounts") or ())
+    return discounts - sum(entry["amount"] for entry in adjustments.get("taxes") or ())
 
 
 def build_adjustments(body: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, list[Record]]:
@@ -664,11 +676,7 @@ def build_adjustments(body: Mapping[str, Any], current: Mapping[str, Any]) -> di
 
 
 def number_adjustments(store: Store, adjustments: dict[str, list[Record]]) -> dict[str, list[Record]]:
-    for field, entries in adjustments.items():
-        for entry in entries:
-            if entry["id"] is None:
-                entry["id"] = store.next_id(field)
-    return adjustments
+    return {field: with_new_ids(store, field, entries) for field, entries in adjustments.items()}
 
 
 def write_only_invoice_fields(body: Mapping[str, Any], draft: Record) -> None:
